@@ -1,0 +1,32 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	bash .ci/system-deps
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/s3logq --lake demo-lake demo --dir demo-logs
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check s3logq tests bench
+	$(BIN)/mypy s3logq
+
+bench: install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/analyses.py
+
+clean:
+	rm -rf demo-lake demo-logs .pytest_cache

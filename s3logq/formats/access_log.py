@@ -1,0 +1,224 @@
+"""S3 server access log lines -> raw string columns -> typed rows.
+
+Two stages. `split_access_log` turns a file's bytes into one string column per field, using Arrow's
+CSV tokenizer (space-delimited, `"` quoted, `\\` escaped) for speed, then checks every row it split and
+re-reads the rare row that fails with a careful per-line parser. `TYPED_SELECT` (DuckDB SQL) turns a
+batch of those string rows into typed columns; running it over many files at once keeps it fast.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+# Field names in log order, as in AWS's Athena table; the bracketed time is two tokens when split on spaces.
+FIELDS = [
+    "bucketowner", "bucket_name", "time_part", "tz_part", "remoteip", "requester", "requestid", "operation",
+    "key", "request_uri", "httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime",
+    "referrer", "useragent", "versionid", "hostid", "sigv", "ciphersuite", "authtype", "endpoint",
+    "tlsversion", "accesspointarn", "aclrequired", "source_region",
+]  # fmt: skip
+MIN_FIELDS = 18  # the oldest documented lines end after the version ID (field 18)
+MIN_TOKENS = MIN_FIELDS + 1
+RAW_SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS] + [("log_line", pa.int32())])
+
+_TIME_RE = r"^\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}$"
+_TZ_RE = r"^[+-]\d{4}\]$"
+_STATUS_RE = r"^(\d{3}|-)$"
+_NUMBER_RE = r"^(\d{1,18}|-)$"
+_NUMERIC_FIELDS = ("bytessent", "objectsize", "totaltime", "turnaroundtime")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A line that could not be read, kept aside with where it came from."""
+
+    log_file: str
+    log_line: int
+    reason: str
+    raw_line: str
+
+
+def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
+    """Split one access-log file into raw string columns (RAW_SCHEMA) and the lines that could not be read."""
+    invalid: dict[int, str] = {}
+
+    def on_invalid_row(row: pcsv.InvalidRow) -> str:
+        invalid[row.number] = row.text
+        return "skip"
+
+    if not data.strip():
+        return RAW_SCHEMA.empty_table(), []
+    table = pcsv.read_csv(
+        io.BytesIO(data),
+        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 26),
+        parse_options=pcsv.ParseOptions(
+            delimiter=" ", quote_char='"', escape_char="\\", double_quote=False,
+            ignore_empty_lines=False, newlines_in_values=False, invalid_row_handler=on_invalid_row,
+        ),
+        convert_options=pcsv.ConvertOptions(
+            column_types={f"f{i}": pa.string() for i in range(64)}, strings_can_be_null=False,
+        ),
+    )  # fmt: skip
+    line_numbers = _line_numbers(table.num_rows, invalid)
+    columns = _fit_columns(table)
+    good = _valid_mask(columns) if table.num_columns >= MIN_TOKENS else pa.array([False] * table.num_rows)
+    raw = pa.table(columns + [pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA).filter(good)
+    # Rows Arrow split into the wrong shape (raw quotes, other field counts) get the careful parser.
+    bad_numbers = sorted(invalid) + line_numbers[~np.asarray(good, dtype=bool)].tolist()
+    if not bad_numbers:
+        return raw, []
+    lines = data.split(b"\n")
+    retried, rejects = [], []
+    for number in sorted(bad_numbers):
+        text = lines[number - 1].rstrip(b"\r").decode("utf-8", "replace")
+        if not text.strip():
+            continue  # blank lines carry no record
+        tokens = parse_line(text)
+        if tokens is None:
+            rejects.append(Reject(log_file, number, _reject_reason(text), text))
+        else:
+            retried.append(tokens + [number])
+    if retried:
+        raw = pa.concat_tables([raw, _rows_to_table(retried)])
+    return raw, rejects
+
+
+def _line_numbers(num_rows: int, invalid: dict[int, str]) -> np.ndarray:
+    """1-based line number of each row Arrow kept, given the line numbers it skipped."""
+    total = num_rows + len(invalid)
+    numbers = np.arange(1, total + 1, dtype=np.int32)
+    if invalid:
+        numbers = numbers[~np.isin(numbers, np.fromiter(invalid, dtype=np.int32))]
+    return numbers
+
+
+def _fit_columns(table: pa.Table) -> list[pa.Array]:
+    """Exactly len(FIELDS) string columns: unknown trailing fields dropped, missing ones NULL."""
+    columns = [table.column(i).combine_chunks() for i in range(min(table.num_columns, len(FIELDS)))]
+    missing = pa.nulls(table.num_rows, pa.string())
+    return columns + [missing] * (len(FIELDS) - len(columns))
+
+
+def _valid_mask(columns: list[pa.Array]) -> pa.Array:
+    """True where a split row has the shape of a real record (time, zone, status and numbers parse)."""
+    by_name = dict(zip(FIELDS, columns, strict=True))
+    mask = pc.and_(
+        pc.match_substring_regex(by_name["time_part"], _TIME_RE),
+        pc.match_substring_regex(by_name["tz_part"], _TZ_RE),
+    )
+    mask = pc.and_(mask, pc.match_substring_regex(by_name["httpstatus"], _STATUS_RE))
+    for name in _NUMERIC_FIELDS:
+        mask = pc.and_(mask, pc.match_substring_regex(by_name[name], _NUMBER_RE))
+    return pc.fill_null(mask, False)
+
+
+def _rows_to_table(rows: list[list]) -> pa.Table:
+    columns = list(zip(*rows, strict=True))
+    return pa.table([pa.array(col, field.type) for col, field in zip(columns, RAW_SCHEMA, strict=True)],
+                    schema=RAW_SCHEMA)
+
+
+# --- the careful per-line parser -------------------------------------------------------------------------
+_TOKEN = r"(\S+)"
+_HEAD = r"^" + " ".join([_TOKEN, _TOKEN]) + r" (\[[^\]]*) ([+-]\d{4}\]) " + " ".join([_TOKEN] * 5)
+_NUMBERS = r" (\d{3}|-) " + _TOKEN + r" (\d+|-) (\d+|-) (\d+|-) (\d+|-)"
+_TAIL = r"((?: [^\s\"]\S*)*) ?$"  # trailing fields never start with a quote
+
+
+def _line_pattern(quoted: str) -> re.Pattern[str]:
+    field = f'(?:"({quoted})"|(-))'
+    return re.compile(_HEAD + " " + field + _NUMBERS + " " + field + " " + field + _TAIL)
+
+
+# Escape-aware first; then lenient (lazy, backtracking) for raw unescaped quotes inside a quoted field.
+_STRICT_LINE = _line_pattern(r'(?:[^"\\]|\\.)*')
+_LENIENT_LINE = _line_pattern(r".*?")
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+def parse_line(text: str) -> list[str | None] | None:
+    """Raw string fields (FIELDS order) of one line read carefully, or None when it is not a record."""
+    for pattern in (_STRICT_LINE, _LENIENT_LINE):
+        match = pattern.match(text)
+        if match:
+            return _tokens_from_match(match.groups())
+    return None
+
+
+def _tokens_from_match(groups: tuple) -> list[str | None]:
+    head = list(groups[:9])
+    uri = _unquote_group(groups[9], groups[10])
+    numbers = list(groups[11:17])
+    referrer = _unquote_group(groups[17], groups[18])
+    useragent = _unquote_group(groups[19], groups[20])
+    trailing = groups[21].split() if groups[21] else []
+    tokens = head + [uri] + numbers + [referrer, useragent] + trailing
+    tokens = tokens[: len(FIELDS)]
+    return tokens + [None] * (len(FIELDS) - len(tokens))
+
+
+def _unquote_group(quoted: str | None, bare: str | None) -> str:
+    if quoted is None:
+        return bare or "-"
+    return _UNESCAPE.sub(r"\1", quoted)
+
+
+def _reject_reason(text: str) -> str:
+    tokens = text.split(" ")
+    if len(tokens) < MIN_TOKENS:
+        return f"too few fields ({len(tokens)} tokens, a record has at least {MIN_TOKENS})"
+    if not re.match(r"\[\d{2}/\w{3}/\d{4}:", tokens[2]):
+        return "no request time in field 3"
+    return "fields do not parse (status, sizes or times are not numbers)"
+
+
+# --- typing (DuckDB SQL over a batch of raw rows named `raw`) ----------------------------------------------
+def _nullable(column: str) -> str:
+    return f"nullif({column}, '-')"
+
+
+def _integer(column: str, sql_type: str = "BIGINT") -> str:
+    return f"TRY_CAST(nullif({column}, '-') AS {sql_type})"
+
+
+TYPED_SELECT = f"""
+SELECT
+    {_nullable('bucketowner')} AS bucketowner,
+    bucket_name,
+    try_strptime(time_part || ' ' || tz_part, '[%d/%b/%Y:%H:%M:%S %z]') AS request_time,
+    {_nullable('remoteip')} AS remoteip,
+    {_nullable('requester')} AS requester,
+    {_nullable('requestid')} AS requestid,
+    operation,
+    url_decode({_nullable('key')}) AS key,
+    {_nullable('request_uri')} AS request_uri,
+    {_integer('httpstatus', 'SMALLINT')} AS httpstatus,
+    {_nullable('errorcode')} AS errorcode,
+    {_integer('bytessent')} AS bytessent,
+    {_integer('objectsize')} AS objectsize,
+    {_integer('totaltime')} AS totaltime,
+    {_integer('turnaroundtime')} AS turnaroundtime,
+    {_nullable('referrer')} AS referrer,
+    {_nullable('useragent')} AS useragent,
+    {_nullable('versionid')} AS versionid,
+    {_nullable('hostid')} AS hostid,
+    {_nullable('sigv')} AS sigv,
+    {_nullable('ciphersuite')} AS ciphersuite,
+    {_nullable('authtype')} AS authtype,
+    {_nullable('endpoint')} AS endpoint,
+    {_nullable('tlsversion')} AS tlsversion,
+    {_nullable('accesspointarn')} AS accesspointarn,
+    {_nullable('aclrequired')} AS aclrequired,
+    {_nullable('source_region')} AS source_region,
+    CASE WHEN request_uri LIKE '% %' THEN split_part(request_uri, ' ', 1) END AS http_method,
+    log_file,
+    log_line
+FROM raw
+"""

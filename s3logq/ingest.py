@@ -1,0 +1,198 @@
+"""Ingest: select -> read and parse (in parallel) -> write parts -> commit, each a function of its own."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+
+from s3logq.formats import ACCESS, UnreadableFile, decompress, detect_type, name_date
+from s3logq.formats.access_log import Reject, split_access_log
+from s3logq.formats.cloudtrail import NotCloudTrail, parse_cloudtrail
+from s3logq.lake import IngestedSource, Lake
+from s3logq.sources import SourceFile
+from s3logq.writer import PartWriter
+
+# Logs are delivered after the requests they hold, at best effort: a file named for a later day can
+# still hold requests of the range, so files up to this long after `until` are read.
+LATE_DELIVERY_MARGIN = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What to ingest: log type ('auto', 'access', 'cloudtrail'), time range [since, until), buckets."""
+
+    log_type: str = "auto"
+    since: datetime | None = None
+    until: datetime | None = None
+    buckets: tuple[str, ...] = ()
+    workers: int = 4
+
+
+@dataclass
+class ParsedFile:
+    """What reading one source file gave: rows (raw for access logs, typed for CloudTrail) or a failure."""
+
+    source: SourceFile
+    log_type: str | None = None
+    table: pa.Table | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    skipped_reason: str | None = None
+    error: str | None = None
+    bytes_read: int = 0
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest, for the summary lines and the exit status."""
+
+    ingest_id: str = ""
+    files_read: int = 0
+    files_already_ingested: int = 0
+    files_out_of_range: int = 0
+    files_changed: list[str] = field(default_factory=list)
+    files_skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (digests, no Records)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (uri, one-line reason)
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows stored
+    rows_outside_range: int = 0
+    duplicates_dropped: int = 0
+    rejected_lines: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def select_sources(sources: Iterable[SourceFile], lake: Lake, options: IngestOptions,
+                   report: IngestReport) -> Iterator[SourceFile]:
+    """Sources not yet ingested whose name does not put them outside the time range."""
+    known = lake.known_sources()
+    first_day = options.since.astimezone(UTC).date() if options.since else None
+    last_day = (options.until.astimezone(UTC) + LATE_DELIVERY_MARGIN).date() if options.until else None
+    for source in sources:
+        if not _may_hold_range(name_date(source.uri), first_day, last_day):
+            report.files_out_of_range += 1
+        elif source.uri not in known:
+            yield source
+        elif known[source.uri] == (source.size, source.version):
+            report.files_already_ingested += 1
+        else:
+            report.files_changed.append(source.uri)  # stored rows came from the old content: keep them
+
+
+def _may_hold_range(day: date | None, first_day: date | None, last_day: date | None) -> bool:
+    if day is None:
+        return True
+    return not ((first_day and day < first_day) or (last_day and day > last_day))
+
+
+def parse_source(source: SourceFile, log_type: str = "auto") -> ParsedFile:
+    """Read, decompress, detect and parse one file; every failure becomes a one-line `error`."""
+    parsed = ParsedFile(source)
+    try:
+        data = source.read()
+        parsed.bytes_read = len(data)
+        data = decompress(data, source.uri)
+        detected = detect_type(data, source.uri)
+        if log_type != "auto" and detected != log_type:
+            raise UnreadableFile(f"is a {detected} log, not {log_type} (--type {log_type})")
+        parsed.log_type = detected
+        if detected == ACCESS:
+            parsed.table, parsed.rejects = split_access_log(data, source.uri)
+        else:
+            result = parse_cloudtrail(data, source.uri)
+            parsed.table, parsed.skipped_reason = result.table, result.skipped_reason
+    except (UnreadableFile, NotCloudTrail) as error:
+        parsed.error = str(error)
+    except OSError as error:
+        parsed.error = f"cannot read: {error.strerror or error}"
+    except Exception as error:  # noqa: BLE001 - one bad file must never stop the others
+        parsed.error = f"{type(error).__name__}: {error}"
+    return parsed
+
+
+def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = IngestOptions(),
+           on_file: Callable[[ParsedFile], None] | None = None) -> IngestReport:
+    """Ingest new source files into the lake in one atomic commit, and say what happened."""
+    started, clock = datetime.now(UTC), time.perf_counter()
+    report = IngestReport(ingest_id=lake.new_ingest_id())
+    with _exclusive(lake):
+        lake.remove_orphans()
+        writer = PartWriter(lake, report.ingest_id, options.since, options.until, options.buckets)
+        ingested: list[IngestedSource] = []
+        selected = select_sources(sources, lake, options, report)
+        for parsed in _parse_all(selected, options):
+            _take(parsed, writer, ingested, report)
+            if on_file:
+                on_file(parsed)
+        parts = writer.finish()
+        _count_rows(ingested, writer, report)
+        lake.commit(report.ingest_id, started, parts, ingested, len(report.failures))
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def _take(parsed: ParsedFile, writer: PartWriter, ingested: list[IngestedSource],
+          report: IngestReport) -> None:
+    report.bytes_read += parsed.bytes_read
+    if parsed.error is not None:
+        report.failures.append((parsed.source.uri, parsed.error))
+        return
+    report.files_read += 1
+    if parsed.skipped_reason:
+        report.files_skipped[parsed.skipped_reason] = report.files_skipped.get(parsed.skipped_reason, 0) + 1
+    writer.add(parsed.log_type or ACCESS, parsed.table, parsed.rejects, parsed.source.uri)
+    report.rejected_lines += len(parsed.rejects)
+    source = parsed.source
+    ingested.append(IngestedSource(source.uri, source.size, source.version, parsed.log_type or ACCESS,
+                                   0, len(parsed.rejects), parsed.skipped_reason))
+
+
+def _count_rows(ingested: list[IngestedSource], writer: PartWriter, report: IngestReport) -> None:
+    stored = writer.rows_by_file
+    ingested[:] = [IngestedSource(s.uri, s.size, s.version, s.log_type, stored.get(s.uri, 0), s.rejected,
+                                  s.skipped_reason) for s in ingested]
+    report.rows = dict(writer.rows_by_table)
+    report.rows_outside_range = writer.rows_outside_range
+    report.duplicates_dropped = writer.duplicates_dropped
+
+
+def _parse_all(sources: Iterable[SourceFile], options: IngestOptions) -> Iterator[ParsedFile]:
+    """parse_source over the sources on a thread pool, in order, with a bounded number in flight."""
+    window = max(2, options.workers * 4)
+    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+        pending: list[Future[ParsedFile]] = []
+        for source in sources:
+            pending.append(pool.submit(parse_source, source, options.log_type))
+            if len(pending) >= window:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+class _exclusive:
+    """Hold the lake's lock for the whole ingest, so two ingests never write at once."""
+
+    def __init__(self, lake: Lake) -> None:
+        lake.root.mkdir(parents=True, exist_ok=True)
+        self.path = lake.root / ".lock"
+
+    def __enter__(self) -> None:
+        self.handle = open(self.path, "w")  # noqa: SIM115 - held until __exit__
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def default_workers() -> int:
+    return max(2, (os.cpu_count() or 2))
