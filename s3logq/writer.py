@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -14,7 +15,7 @@ from s3logq.formats.access_log import TYPED_SELECT, Reject
 from s3logq.lake import Lake, Part, iso_utc
 
 FLUSH_ROWS = 1_000_000  # rows held in memory before they are written out
-_PARQUET = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+_PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880"
 REJECTS_SCHEMA = pa.schema([("log_file", pa.string()), ("log_line", pa.int32()), ("reason", pa.string()),
                             ("raw_line", pa.string())])
 
@@ -36,6 +37,7 @@ class PartWriter:
         self.rows_by_table: Counter[str] = Counter()
         self.rows_outside_range = 0
         self.duplicates_dropped = 0
+        self.flushes = 0
 
     def add(self, log_type: str, table: pa.Table | None, rejects: list[Reject], log_file: str) -> None:
         """Queue one file's rows (raw access-log columns or typed CloudTrail rows) and rejected lines."""
@@ -65,60 +67,67 @@ class PartWriter:
         return self.parts
 
     def _write(self, table_name: str, batch: pa.Table) -> None:
+        """Type, filter and deduplicate one batch, then write it as one part per day."""
         self.connection.register("raw", batch)
-        select = TYPED_SELECT if table_name == "access_log" else "SELECT * FROM raw"
-        time_column = "request_time" if table_name == "access_log" else "event_time"
-        keep = _range_filter(time_column) + _bucket_filter(table_name)
-        self._run(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT * FROM ({select}) WHERE {keep}", self.params)
-        self.connection.unregister("raw")
+        time_column = _TIME_COLUMN[table_name]
+        base = TYPED_SELECT if table_name == "access_log" else "SELECT * FROM raw"
+        params = dict(self.params)
         if table_name == "cloudtrail":
-            self._drop_duplicate_events()
-        stored = self._count_by_file()
-        self.rows_outside_range += batch.num_rows - sum(stored.values()) - self.duplicates_dropped
-        self.rows_by_file.update(stored)
-        self.rows_by_table[table_name] += sum(stored.values())
-        days = [day for (day,) in self.connection.execute(
-            f"SELECT DISTINCT strftime({time_column}, '%Y-%m-%d') FROM batch ORDER BY 1").fetchall()]
-        for day in days:
-            self._write_day(table_name, time_column, day)
+            params["known_events"] = self._known_event_ids()
+        select = (f"SELECT *, strftime({time_column}, '%Y-%m-%d') AS day FROM ({base}) "
+                  f"WHERE {_range_filter(time_column)}{_bucket_filter(table_name)}{_DEDUPE[table_name]}")
+        per_file_day = self.connection.execute(
+            f"SELECT log_file, day, count(*), min({time_column}), max({time_column}) FROM ({select}) GROUP BY ALL",
+            params).fetchall()
+        files = self.connection.execute(
+            f"COPY ({select}) TO '{_quote(self.lake.root / table_name)}' ({_PARQUET}, PARTITION_BY (day), "
+            f"FILENAME_PATTERN '{self.ingest_id}-{self.flushes}-{{i}}', OVERWRITE_OR_IGNORE, RETURN_FILES)",
+            params).fetchall()[0][1]
+        self.flushes += 1
+        self._record_parts(table_name, files, per_file_day)
+        stored = sum(rows for _, _, rows, _, _ in per_file_day)
+        in_range = stored
+        if table_name == "cloudtrail":
+            in_range = self.connection.execute(
+                f"SELECT count(*) FROM raw WHERE {_range_filter(time_column)}{_bucket_filter(table_name)}",
+                self.params).fetchall()[0][0]
+        self.connection.unregister("raw")
+        self.duplicates_dropped += in_range - stored
+        self.rows_outside_range += batch.num_rows - in_range
+        self.rows_by_table[table_name] += stored
+        for log_file, _, rows, _, _ in per_file_day:
+            self.rows_by_file[log_file] += rows
 
-    def _write_day(self, table_name: str, time_column: str, day: str) -> None:
-        path = self.lake.part_path(table_name, day, self.ingest_id, len(self.parts))
-        in_day = f"strftime({time_column}, '%Y-%m-%d') = '{day}'"  # `day` came from DuckDB, not the user
-        order = "bucket_name, " + time_column
-        self._run(
-            f"COPY (SELECT * FROM batch WHERE {in_day} ORDER BY {order}) TO '{_quote(path)}' ({_PARQUET})")
-        rows, first, last = self.connection.execute(
-            f"SELECT count(*), min({time_column}), max({time_column}) FROM batch WHERE {in_day}").fetchall()[0]
-        self.parts.append(Part(str(path.relative_to(self.lake.root)), table_name, day, rows,
-                               _iso(first), _iso(last), path.stat().st_size))
+    def _record_parts(self, table_name: str, files: list[str], per_file_day: list[tuple]) -> None:
+        days: dict[str, list] = {}
+        for _, day, rows, first, last in per_file_day:
+            entry = days.setdefault(day, [0, first, last])
+            entry[0] += rows
+            entry[1], entry[2] = min(entry[1], first), max(entry[2], last)
+        rows_in = dict(self.connection.execute(
+            "SELECT file_name, num_rows FROM parquet_file_metadata($files)", {"files": files}).fetchall())
+        for file in files:
+            path = Path(file)
+            day = path.parent.name.removeprefix("day=")
+            _, first, last = days[day]
+            self.parts.append(Part(str(path.relative_to(self.lake.root)), table_name, day, rows_in[file],
+                                   _iso(first), _iso(last), path.stat().st_size))
 
-    def _drop_duplicate_events(self) -> None:
-        """CloudTrail can deliver an event twice: keep one row per eventID, in this batch and the lake."""
-        before = self._batch_rows()
-        self._run(
-            "CREATE OR REPLACE TEMP TABLE batch AS SELECT * FROM batch "
-            "QUALIFY eventid IS NULL OR row_number() OVER (PARTITION BY eventid ORDER BY log_file) = 1")
-        days = [d for (d,) in self.connection.execute(
-            "SELECT DISTINCT strftime(event_time, '%Y-%m-%d') FROM batch").fetchall()]
-        existing = [p for p in self.lake.parts("cloudtrail") if p.day in days]
-        existing += [p for p in self.parts if p.table_name == "cloudtrail" and p.day in days]
-        if existing:
-            files = [str(self.lake.root / p.path) for p in existing]
-            self._run(
-                "DELETE FROM batch WHERE eventid IN (SELECT eventid FROM read_parquet($files))", {"files": files})
-        self.duplicates_dropped += before - self._batch_rows()
+    def _known_event_ids(self) -> list[str]:
+        """Event IDs already in the lake on the days this batch covers (CloudTrail can deliver twice)."""
+        days = {d for (d,) in self.connection.execute(
+            "SELECT DISTINCT strftime(event_time, '%Y-%m-%d') FROM raw WHERE event_time IS NOT NULL").fetchall()}
+        files = [str(self.lake.root / p.path) for p in self.lake.parts("cloudtrail") + self.parts
+                 if p.table_name == "cloudtrail" and p.day in days]
+        if not files:
+            return []
+        return [e for (e,) in self.connection.execute(
+            "SELECT DISTINCT eventid FROM read_parquet($files) WHERE eventid IS NOT NULL", {"files": files}
+        ).fetchall()]
 
     def _run(self, sql: str, params: dict | None = None) -> None:
         """Run a statement to completion (DuckDB keeps a result open until it is fetched)."""
         self.connection.execute(sql, params).fetchall()
-
-    def _batch_rows(self) -> int:
-        return self.connection.execute("SELECT count(*) FROM batch").fetchall()[0][0]
-
-    def _count_by_file(self) -> Counter[str]:
-        return Counter(dict(self.connection.execute(
-            "SELECT log_file, count(*) FROM batch GROUP BY log_file").fetchall()))
 
     def _write_rejects(self) -> None:
         table = pa.table({
@@ -130,6 +139,15 @@ class PartWriter:
         self._run(f"COPY rejected TO '{_quote(path)}' ({_PARQUET})")
         self.parts.append(Part(str(path.relative_to(self.lake.root)), "rejects", None, table.num_rows,
                                None, None, path.stat().st_size))
+
+
+_TIME_COLUMN = {"access_log": "request_time", "cloudtrail": "event_time"}
+# CloudTrail can deliver an event twice: keep the first copy in a batch, and none already in the lake.
+_DEDUPE = {
+    "access_log": "",
+    "cloudtrail": (" AND NOT list_contains($known_events, eventid)"
+                   " QUALIFY eventid IS NULL OR row_number() OVER (PARTITION BY eventid ORDER BY log_file) = 1"),
+}
 
 
 def _range_filter(time_column: str) -> str:
