@@ -27,6 +27,8 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/analyses.py
+	$(BIN)/python bench/s3.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf demo-lake demo-logs .pytest_cache

@@ -1,0 +1,143 @@
+"""The analysis catalog: one SQL file per analysis under analyses/<log type>/, with a header.
+
+    -- name: object-access
+    -- aliases: ObjectAccess
+    -- title: Who read an object
+    -- description: Every REST.GET.OBJECT request, newest first.
+    -- parameters: since, until, bucket, key, prefix, requester
+    -- columns: request_time, requester, ...
+    SELECT ... WHERE ($bucket IS NULL OR bucket_name = $bucket) ...
+
+Parameters are DuckDB `$name` placeholders, always bound, never formatted in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+
+import pyarrow as pa
+
+from s3logq.engines import Engine
+from s3logq.formats import LOG_TYPES
+
+# Every filter an analysis may take, with the command-line help for it.
+PARAMETERS = {
+    "since": "events at or after this time (YYYY-MM-DD or ISO-8601, UTC)",
+    "until": "events before this time (exclusive)",
+    "bucket": "bucket name",
+    "key": "exact object key, as the user typed it (decoded)",
+    "prefix": "object key prefix",
+    "requester": "requester: IAM ARN, canonical ID, or a substring of it",
+    "operation": "operation (access logs, e.g. REST.GET.OBJECT) or event name (CloudTrail)",
+    "status": "HTTP status code",
+    "ip": "remote IP address",
+    "request_id": "request ID or host ID (x-amz-id-2)",
+    "by": "group by 'operation', 'requester' or 'ip'",
+}
+_HEADER_LINE = re.compile(r"^--\s*(\w+)\s*:\s*(.*)$")
+_PLACEHOLDER = re.compile(r"\$([a-z_]+)")
+
+
+class CatalogError(Exception):
+    """An unknown analysis or a filter it does not take: one clear line for the user."""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One predefined question: its SQL and what the header says about it."""
+
+    name: str
+    log_type: str
+    title: str
+    description: str
+    sql: str
+    parameters: tuple[str, ...]
+    columns: tuple[str, ...]
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def table(self) -> str:
+        return "access_log" if self.log_type == "access" else "cloudtrail"
+
+    def bind(self, values: dict[str, object]) -> dict[str, object]:
+        """The bound parameters for this SQL: the given values, NULL for the filters not given."""
+        unknown = sorted(k for k, v in values.items() if v is not None and k not in self.parameters)
+        if unknown:
+            flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+            raise CatalogError(f"{self.name} ({self.log_type}) does not take {flags}; "
+                               f"it takes: {', '.join(self.parameters) or 'no filters'}")
+        return {name: values.get(name) for name in sorted(set(_PLACEHOLDER.findall(self.sql)))}
+
+    def run(self, engine: Engine, values: dict[str, object], limit: int | None = None) -> pa.Table:
+        """Rows of this analysis on an engine, reading only the days in [since, until)."""
+        params = self.bind(values)
+        sql = self.sql if limit is None else f"SELECT * FROM ({self.sql}) LIMIT {int(limit)}"
+        since = values.get("since")
+        until = values.get("until")
+        return engine.query(sql, params, since if isinstance(since, datetime) else None,
+                            until if isinstance(until, datetime) else None)
+
+
+def parse_analysis(text: str, log_type: str) -> Analysis:
+    """An Analysis from a SQL file's text; ValueError names what the header lacks."""
+    header: dict[str, str] = {}
+    body: list[str] = []
+    for line in text.splitlines():
+        match = _HEADER_LINE.match(line) if not body else None
+        if match and match.group(1) in ("name", "aliases", "title", "description", "parameters", "columns"):
+            key = match.group(1)
+            header[key] = (header.get(key, "") + " " + match.group(2)).strip()
+        elif line.startswith("--") and not body:
+            continue
+        else:
+            body.append(line)
+    missing = [k for k in ("name", "title", "description", "columns") if not header.get(k)]
+    if missing:
+        raise ValueError(f"analysis header lacks {', '.join(missing)}")
+    parameters = _split(header.get("parameters", ""))
+    unknown = [p for p in parameters if p not in PARAMETERS]
+    if unknown:
+        raise ValueError(f"{header['name']}: unknown parameters {unknown}")
+    return Analysis(name=header["name"], log_type=log_type, title=header["title"],
+                    description=header["description"], sql="\n".join(body).strip().rstrip(";"),
+                    parameters=parameters, columns=_split(header["columns"]),
+                    aliases=_split(header.get("aliases", "")))
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def load_catalog() -> list[Analysis]:
+    """Every analysis shipped in the package, sorted by log type and name."""
+    analyses = []
+    root = resources.files("s3logq.catalog") / "analyses"
+    for log_type in LOG_TYPES:
+        folder = root / log_type
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".sql"):
+                analyses.append(parse_analysis(entry.read_text(encoding="utf-8"), log_type))
+    return analyses
+
+
+def find_analysis(name: str, log_type: str | None = None, available: tuple[str, ...] = ()) -> Analysis:
+    """The analysis called `name` (or one of its aliases, any case) for a log type.
+
+    Without `log_type`, a name that exists for both log types picks the one whose table has data
+    (`available`), and access logs when both do.
+    """
+    wanted = name.strip().lower()
+    matches = [a for a in load_catalog()
+               if wanted == a.name or wanted in (alias.lower() for alias in a.aliases)]
+    if log_type:
+        matches = [a for a in matches if a.log_type == log_type]
+    if not matches:
+        raise CatalogError(f"no analysis called {name!r}{f' for {log_type} logs' if log_type else ''}; "
+                           "`s3logq analyses` lists them")
+    if len(matches) > 1:
+        with_data = [a for a in matches if a.log_type in available] or matches
+        matches = sorted(with_data, key=lambda a: LOG_TYPES.index(a.log_type))
+    return matches[0]

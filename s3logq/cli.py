@@ -1,0 +1,270 @@
+"""The s3logq command line: parse options, call the library, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+import pyarrow as pa
+
+from s3logq import __version__
+from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
+from s3logq.engines import QueryError, get_engine
+from s3logq.formats import LOG_TYPES
+from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_workers, ingest
+from s3logq.lake import Lake
+from s3logq.output import FORMATS, SERIALIZERS, OutputError, format_for, rich_table, write_bytes
+from s3logq.sources import SourceError, SourceFile, list_sources
+from s3logq.status import lake_status
+from s3logq.times import check_range, parse_when
+
+EXIT_FILE_FAILED = 1
+EXIT_USAGE = 2
+_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, ValueError, OSError)
+
+
+_USAGE_ERRORS = (SourceError, QueryError, CatalogError, ValueError)
+
+
+def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's expected errors into one line on stderr: exit 2 for usage, 1 otherwise."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except _EXPECTED_ERRORS as error:
+            message = f"{error.strerror or error}" if isinstance(error, OSError) else str(error)
+            failure = _Failure(message)
+            failure.exit_code = EXIT_USAGE if isinstance(error, _USAGE_ERRORS) else EXIT_FILE_FAILED
+            raise failure from None
+
+    return wrapper
+
+
+class _Failure(click.ClickException):
+    """An error printed as one line, `error: ...`."""
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class When(click.ParamType):
+    name = "WHEN"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_when(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--format and --output, shared by every command that prints rows."""
+    command = click.option("--output", "-o", "output", metavar="PATH",
+                           help="write to a file or s3:// URI instead of the terminal")(command)
+    return click.option("--format", "-f", "fmt", type=click.Choice(FORMATS),
+                        help="table (default on a terminal), csv, json or parquet; "
+                             "from --output's extension when not given")(command)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="s3logq")
+@click.option("--lake", envvar="S3LOGQ_LAKE", default="./s3logq-lake", show_default=True,
+              type=click.Path(file_okay=False), help="lake directory (env S3LOGQ_LAKE)")
+@click.pass_context
+def cli(ctx: click.Context, lake: str) -> None:
+    """Answer who read, deleted or changed what in S3, and why it failed, from S3 server access logs
+    and CloudTrail: ingest the logs into a local Parquet lake, then ask."""
+    ctx.obj = Lake(lake)
+
+
+@cli.command("ingest")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--type", "log_type", type=click.Choice(["auto", *LOG_TYPES]), default="auto", show_default=True,
+              help="log type; detected per file when auto")
+@click.option("--since", type=When(), help="keep events at or after WHEN (YYYY-MM-DD or ISO-8601, UTC)")
+@click.option("--until", type=When(), help="keep events before WHEN (exclusive)")
+@click.option("--bucket", "buckets", multiple=True, help="keep only this bucket's events (repeatable)")
+@click.option("--workers", type=click.IntRange(1, 64), default=default_workers, show_default="CPU count",
+              help="files read and parsed at once")
+@click.pass_obj
+@_fail_cleanly
+def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: datetime | None,
+                   until: datetime | None, buckets: tuple[str, ...], workers: int) -> None:
+    """Ingest log files (folders, files, globs; plain or .gz) into the lake. Files already ingested are
+    not read again; files whose name dates fall outside --since/--until are not opened."""
+    check_range(since, until)
+    options = IngestOptions(log_type, since, until, tuple(buckets), workers)
+    files = list(list_sources(list(sources)))
+    report = _ingest_with_progress(lake, files, options)
+    _print_report(report)
+    sys.exit(EXIT_FILE_FAILED if report.failures else 0)
+
+
+def _ingest_with_progress(lake: Lake, files: list[SourceFile], options: IngestOptions) -> IngestReport:
+    if not sys.stderr.isatty():
+        return ingest(lake, files, options)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("ingesting", total=sum(f.size for f in files))
+
+        def advance(parsed: ParsedFile) -> None:
+            progress.advance(task, parsed.source.size)
+
+        return ingest(lake, files, options, on_file=advance)
+
+
+def _print_report(report: IngestReport) -> None:
+    rows = ", ".join(f"{n:,} {table} rows" for table, n in report.rows.items()) or "no new rows"
+    mb = report.bytes_read / 1e6
+    click.echo(f"ingested {report.files_read:,} files ({mb:,.1f} MB read) in {report.seconds:.2f} s: {rows}")
+    notes = [
+        (report.files_already_ingested, "files already ingested (not read again)"),
+        (report.files_out_of_range, "files outside --since/--until by their name (not opened)"),
+        (report.rows_outside_range, "rows outside --since/--until or --bucket (not stored)"),
+        (report.duplicates_dropped, "duplicate CloudTrail events (same eventID, kept once)"),
+        (report.rejected_lines, "lines rejected (see: s3logq sql \"select * from rejects\")"),
+        (len(report.files_changed), "files changed since they were ingested (kept as first ingested)"),
+    ]
+    notes += [(count, f"files skipped: {reason}") for reason, count in report.files_skipped.items()]
+    for count, what in notes:
+        if count:
+            click.echo(f"  {count:,} {what}")
+    for uri, reason in report.failures:
+        click.echo(f"error: {uri}: {reason}", err=True)
+    if report.failures:
+        click.echo(f"{len(report.failures)} file(s) could not be read; the rest was committed", err=True)
+
+
+@cli.command("status")
+@output_options
+@click.pass_obj
+@_fail_cleanly
+def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
+    """Per log type: files, rows, first and last event, rejected lines, size on disk."""
+    _emit(lake_status(lake), fmt, output, title=f"lake {lake.root}")
+
+
+@cli.command("sql")
+@click.argument("query")
+@output_options
+@click.pass_obj
+@_fail_cleanly
+def sql_command(lake: Lake, query: str, fmt: str | None, output: str | None) -> None:
+    """Run SQL (DuckDB dialect) over the tables access_log, cloudtrail and rejects."""
+    _emit(get_engine("duckdb", lake).query(query), fmt, output)
+
+
+@cli.command("analyses")
+@output_options
+@_fail_cleanly
+def analyses_command(fmt: str | None, output: str | None) -> None:
+    """List the predefined analyses: name, log type, title, parameters, description."""
+    rows = [{"name": a.name, "logs": a.log_type, "aliases": ", ".join(a.aliases), "title": a.title,
+             "parameters": ", ".join(a.parameters), "description": a.description} for a in load_catalog()]
+    _emit(pa.Table.from_pylist(rows), fmt, output)
+
+
+def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per analysis filter (PARAMETERS), shared by `run` and `investigate`."""
+    for name, help_text in reversed(list(PARAMETERS.items())):
+        flag = "--" + name.replace("_", "-")
+        if name in ("since", "until"):
+            command = click.option(flag, name, type=When(), help=help_text)(command)
+        elif name == "status":
+            command = click.option(flag, name, type=int, help=help_text)(command)
+        elif name == "by":
+            command = click.option(flag, name, type=click.Choice(["operation", "requester", "ip"]),
+                                   help=help_text)(command)
+        else:
+            command = click.option(flag, name, help=help_text)(command)
+    return command
+
+
+@cli.command("run")
+@click.argument("name")
+@click.option("--logs", "log_type", type=click.Choice(LOG_TYPES), help="log type, where NAME exists for both")
+@analysis_filters
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
+@click.option("--show-sql", is_flag=True, help="print the analysis SQL and its bound parameters, do not run")
+@output_options
+@click.pass_obj
+@_fail_cleanly
+def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, show_sql: bool,
+                fmt: str | None, output: str | None, **filters: Any) -> None:
+    """Run a predefined analysis by NAME (or the AWS guidance's AnalysisType name)."""
+    check_range(filters.get("since"), filters.get("until"))
+    analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
+    if show_sql:
+        click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{analysis.sql}")
+        click.echo(f"-- parameters: {analysis.bind(filters)}")
+        return
+    if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
+        click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
+    table = analysis.run(get_engine("duckdb", lake), filters, limit)
+    _emit(table, fmt, output, title=f"{analysis.title} ({analysis.log_type} logs)")
+
+
+def _log_types_with_data(lake: Lake) -> tuple[str, ...]:
+    return tuple(t for t, table in (("access", "access_log"), ("cloudtrail", "cloudtrail")) if lake.parts(table))
+
+
+@cli.command("demo")
+@click.option("--dir", "directory", default="s3logq-demo-logs", show_default=True, type=click.Path(file_okay=False),
+              help="where to write the sample logs")
+@click.pass_obj
+@_fail_cleanly
+def demo_command(lake: Lake, directory: str) -> None:
+    """Write realistic sample logs (access logs and CloudTrail), ingest them and print a summary."""
+    from s3logq.demo import generate
+
+    summary = generate(Path(directory))
+    click.echo(f"wrote {summary.access_files} access-log files ({summary.access_lines:,} lines) and "
+               f"{summary.cloudtrail_files} CloudTrail files ({summary.cloudtrail_events:,} events) to {directory}")
+    report = ingest(lake, list_sources([directory]), IngestOptions(workers=default_workers()))
+    _print_report(report)
+    _emit(lake_status(lake), None, None, title=f"lake {lake.root}")
+    for name, logs in (("top-troubleshooting", "access"), ("bucket-config-changes", "cloudtrail")):
+        try:
+            analysis = find_analysis(name, logs)
+        except CatalogError:
+            continue
+        table = analysis.run(get_engine("duckdb", lake), {}, limit=10)
+        _emit(table, None, None, title=f"{analysis.title}: s3logq run {name} --logs {logs}")
+
+
+def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None) -> None:
+    """Print rows as a table, or write them in a format to a file or S3."""
+    fmt = format_for(output, fmt)
+    if fmt == "table":
+        if output:
+            raise OutputError("--format table prints to the terminal; pick csv, json or parquet for --output")
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(rich_table(table, title))
+        return
+    data = SERIALIZERS[fmt](table)
+    if output:
+        location = write_bytes(data, output)
+        click.echo(f"wrote {table.num_rows:,} rows to {location}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def main() -> None:
+    cli(prog_name="s3logq")

@@ -1,0 +1,70 @@
+"""The embedded engine: DuckDB over the lake's Parquet parts, reading only the days a query needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from s3logq.engines import QueryError
+from s3logq.formats.access_log import RAW_SCHEMA, TYPED_SELECT
+from s3logq.formats.cloudtrail import SCHEMA as CLOUDTRAIL_SCHEMA
+from s3logq.lake import TABLES, Lake
+from s3logq.writer import REJECTS_SCHEMA
+
+
+class DuckDBEngine:
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def query(self, sql: str, params: dict[str, object] | None = None,
+              since: datetime | None = None, until: datetime | None = None) -> pa.Table:
+        connection = self.connect(since, until)
+        try:
+            return _to_arrow(connection.sql(sql, params=params or None))
+        except duckdb.Error as error:
+            raise QueryError(_first_line(error)) from None
+        finally:
+            connection.close()
+
+    def connect(self, since: datetime | None = None, until: datetime | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection with the lake's tables as views over the parts that may hold rows in [since, until)."""
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'").fetchall()
+        for table_name in TABLES:
+            files = self.lake.part_files(table_name, since, until)
+            if files:
+                # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings.
+                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                connection.execute(f"CREATE VIEW {table_name} AS SELECT * FROM read_parquet([{listed}], "
+                                   "union_by_name = true)").fetchall()
+            else:
+                connection.register(f"_empty_{table_name}", empty_table(table_name))
+                connection.execute(f"CREATE VIEW {table_name} AS SELECT * FROM _empty_{table_name}").fetchall()
+        return connection
+
+
+def empty_table(table_name: str) -> pa.Table:
+    """A table's columns with no rows, for a lake that has none of it yet."""
+    if table_name == "cloudtrail":
+        return CLOUDTRAIL_SCHEMA.empty_table()
+    if table_name == "rejects":
+        return REJECTS_SCHEMA.empty_table()
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'").fetchall()
+    raw = RAW_SCHEMA.empty_table().append_column("log_file", pa.array([], pa.string()))
+    connection.register("raw", raw)
+    return _to_arrow(connection.sql(TYPED_SELECT))
+
+
+def _to_arrow(relation: duckdb.DuckDBPyRelation | None) -> pa.Table:
+    """Rows of a statement; statements with no result (SET, CREATE) give an empty table."""
+    return relation.to_arrow_table() if relation is not None else pa.table({})
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
