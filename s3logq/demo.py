@@ -425,7 +425,8 @@ class _BucketTraffic:
 
     def access_denied(self, when: datetime) -> list[AccessRecord]:
         """SigV2 writes by a legacy app, anonymous listing attempts, reads without permission."""
-        client, (key, _) = self.client("denied"), self.pick_key()
+        client = self.client("denied")
+        key: str | None = self.pick_key()[0]
         if client is LEGACY:
             operation, uri = "REST.PUT.OBJECT", self.uri(client, "PUT", key)
         elif client.requester is None:
@@ -492,7 +493,9 @@ _PROFILE_SHARE = {"data": 0.55, "archive": 0.2, "public": 0.25}
 
 def access_records(rng: random.Random, start: datetime, hours: int, buckets: list[str],
                    per_hour: int) -> Iterator[AccessRecord]:
-    """Realistic traffic to ``buckets``, about ``per_hour`` requests an hour in all, in time order."""
+    """Realistic traffic to ``buckets`` from the hour of ``start``, about ``per_hour`` requests an hour in all.
+
+    Records come in time order; the records of one request (copy pair, multi-object delete) sit together."""
     start = _as_utc(start).replace(minute=0, second=0, microsecond=0)
     traffic = [_BucketTraffic(rng, bucket) for bucket in buckets]
     total_share = sum(_PROFILE_SHARE[t.profile] for t in traffic)
@@ -538,7 +541,7 @@ def _with_field_count(rng: random.Random, records: list[AccessRecord]) -> list[A
     n_fields = _weighted(rng, _FIELD_COUNTS)
     for rec in records:
         rec.n_fields = n_fields
-        if n_fields == 27:
+        if n_fields == 27 and rec.remoteip != "-":
             rec.source_region = rng.choice((HOME_REGION, "us-west-2", "eu-west-1"))
     return records
 
@@ -623,8 +626,8 @@ class _TrailEvents:
                "Root": f"arn:aws:iam::{self.account_id}:root",
                "AssumedRole": f"arn:aws:sts::{self.account_id}:assumed-role/{actor.session_issuer}/{actor.name}"}
         principal = f"{actor.principal_id}:{actor.name}" if actor.kind == "AssumedRole" else actor.principal_id
-        found = {"type": actor.kind, "principalId": principal, "arn": arn[actor.kind], "accountId": self.account_id,
-                 "accessKeyId": actor.access_key}
+        found: dict = {"type": actor.kind, "principalId": principal, "arn": arn[actor.kind], "accountId": self.account_id,
+                        "accessKeyId": actor.access_key}
         if actor.kind == "IAMUser":
             found["userName"] = actor.name
         if actor.kind in ("AssumedRole", "Root"):
@@ -700,7 +703,7 @@ class _TrailEvents:
         bucket = {"anonymous": self.bucket_for("public"), "cloudtrail": self.bucket_for("archive")}.get(
             actor, self.rng.choice(self.buckets))
         key, size = self.rng.choice(self.catalogs[bucket])
-        if name == "AccessDenied":
+        if name == "AccessDenied" or (actor.startswith("anonymous") and _profile(bucket) != "public"):
             return self.object_event(when, self.rng.choice(("GetObject", "PutObject", "DeleteObject")), actor,
                                      bucket, key, 0, error=True)
         return self.object_event(when, name, actor, bucket, key, size)
@@ -981,7 +984,8 @@ def _write_demo_trail(rng: random.Random, root: Path, start: datetime, days: int
 def _trail_deliveries(rng: random.Random, records: list[dict], start: datetime) -> list[list[dict]]:
     """Group events into 15–60 minute windows, one log file per non-empty window."""
     batches: list[list[dict]] = []
-    window_end, batch = start + timedelta(minutes=rng.randint(15, 60)), []
+    batch: list[dict] = []
+    window_end = start + timedelta(minutes=rng.randint(15, 60))
     for event in records:
         while event["eventTime"] >= _iso(window_end):
             if batch:
