@@ -79,6 +79,7 @@ class PartWriter:
         per_file_day = self.connection.execute(
             f"SELECT log_file, day, count(*), min({time_column}), max({time_column}) FROM ({select}) GROUP BY ALL",
             params).fetchall()
+        (self.lake.root / table_name).mkdir(parents=True, exist_ok=True)
         files = self.connection.execute(
             f"COPY ({select}) TO '{_quote(self.lake.root / table_name)}' ({_PARQUET}, PARTITION_BY (day), "
             f"FILENAME_PATTERN '{self.ingest_id}-{self.flushes}-{{i}}', OVERWRITE_OR_IGNORE, RETURN_FILES)",

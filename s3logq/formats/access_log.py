@@ -29,9 +29,6 @@ MIN_TOKENS = MIN_FIELDS + 1
 RAW_SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS] + [("log_line", pa.int32())])
 
 _TIME_RE = r"^\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}$"
-_TZ_RE = r"^[+-]\d{4}\]$"
-_STATUS_RE = r"^(\d{3}|-)$"
-_NUMBER_RE = r"^(\d{1,18}|-)$"
 _NUMERIC_FIELDS = ("bytessent", "objectsize", "totaltime", "turnaroundtime")
 
 
@@ -55,8 +52,13 @@ def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]
 
     if not data.strip():
         return RAW_SCHEMA.empty_table(), []
+    if not data.endswith(b"\n"):
+        data += b"\n"  # Arrow's reader cannot infer the columns of a single unterminated line
+    # Arrow lets a quoted value run past the end of its line; lines whose quotes do not pair up are blanked
+    # for it (keeping every line number in place) and read by the careful parser instead.
+    suspicious = _lines_with_stray_quotes(data)
     table = pcsv.read_csv(
-        io.BytesIO(data),
+        io.BytesIO(_blank_lines(data, suspicious) if suspicious.size else data),
         read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 26),
         parse_options=pcsv.ParseOptions(
             delimiter=" ", quote_char='"', escape_char="\\", double_quote=False,
@@ -69,6 +71,8 @@ def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]
     line_numbers = _line_numbers(table.num_rows, invalid)
     columns = _fit_columns(table)
     good = _valid_mask(columns) if table.num_columns >= MIN_TOKENS else pa.array([False] * table.num_rows)
+    if suspicious.size:
+        good = pc.and_(good, pa.array(~np.isin(line_numbers, suspicious)))
     raw = pa.table(columns + [pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA).filter(good)
     # Rows Arrow split into the wrong shape (raw quotes, other field counts) get the careful parser.
     bad_numbers = sorted(invalid) + line_numbers[~np.asarray(good, dtype=bool)].tolist()
@@ -99,6 +103,49 @@ def _line_numbers(num_rows: int, invalid: dict[int, str]) -> np.ndarray:
     return numbers
 
 
+def _lines_with_stray_quotes(data: bytes) -> np.ndarray:
+    """Line numbers whose quotes do not pair up as field-opening and field-closing quotes.
+
+    Arrow's tokenizer reads `"a "b" c"` without complaint but wrongly; such lines go to the careful parser.
+    A clean file's unescaped quotes alternate: opening (after a space) and closing (before a space or EOL).
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buffer == 34)
+    if quotes.size == 0:
+        return quotes
+    before = buffer[np.maximum(quotes - 1, 0)]
+    after = buffer[np.minimum(quotes + 1, buffer.size - 1)]
+    after = np.where(quotes + 1 >= buffer.size, 10, after)
+    escaped = before == 92
+    quotes, before, after = quotes[~escaped], before[~escaped], after[~escaped]
+    at_end = (after == 32) | (after == 10) | (after == 13)
+    opening = (before == 32) & ~at_end
+    closing = at_end & (before != 32)
+    expected_opening = np.arange(quotes.size) % 2 == 0
+    if quotes.size % 2 == 0 and np.array_equal(opening, expected_opening) and np.array_equal(closing, ~expected_opening):
+        return np.empty(0, dtype=np.int64)
+    return _stray_quote_lines(buffer, quotes, opening, closing)
+
+
+def _blank_lines(data: bytes, line_numbers: np.ndarray) -> bytes:
+    lines = data.split(b"\n")
+    for number in line_numbers:
+        lines[number - 1] = b""
+    return b"\n".join(lines)
+
+
+def _stray_quote_lines(buffer: np.ndarray, quotes: np.ndarray, opening: np.ndarray,
+                       closing: np.ndarray) -> np.ndarray:
+    """The per-line form of the quote check, for the rare file that fails the whole-file form."""
+    newlines = np.flatnonzero(buffer == 10)
+    line_of_quote = np.searchsorted(newlines, quotes)  # 0-based line index
+    _, first, counts = np.unique(line_of_quote, return_index=True, return_counts=True)
+    rank = np.arange(quotes.size) - np.repeat(first, counts)
+    wrong = np.where(rank % 2 == 0, ~opening, ~closing)
+    odd_lines = np.unique(line_of_quote)[counts % 2 == 1]
+    return np.union1d(np.unique(line_of_quote[wrong]), odd_lines) + 1
+
+
 def _fit_columns(table: pa.Table) -> list[pa.Array]:
     """Exactly len(FIELDS) string columns: unknown trailing fields dropped, missing ones NULL."""
     columns = [table.column(i).combine_chunks() for i in range(min(table.num_columns, len(FIELDS)))]
@@ -109,13 +156,10 @@ def _fit_columns(table: pa.Table) -> list[pa.Array]:
 def _valid_mask(columns: list[pa.Array]) -> pa.Array:
     """True where a split row has the shape of a real record (time, zone, status and numbers parse)."""
     by_name = dict(zip(FIELDS, columns, strict=True))
-    mask = pc.and_(
-        pc.match_substring_regex(by_name["time_part"], _TIME_RE),
-        pc.match_substring_regex(by_name["tz_part"], _TZ_RE),
-    )
-    mask = pc.and_(mask, pc.match_substring_regex(by_name["httpstatus"], _STATUS_RE))
-    for name in _NUMERIC_FIELDS:
-        mask = pc.and_(mask, pc.match_substring_regex(by_name[name], _NUMBER_RE))
+    mask = pc.and_(pc.match_substring_regex(by_name["time_part"], _TIME_RE), pc.equal(by_name["tz_part"], "+0000]"))
+    for name in ("httpstatus", *_NUMERIC_FIELDS):  # digits or '-' (other zones go the careful way)
+        value = by_name[name]
+        mask = pc.and_(mask, pc.or_(pc.ascii_is_decimal(value), pc.equal(value, "-")))
     return pc.fill_null(mask, False)
 
 
@@ -129,23 +173,28 @@ def _rows_to_table(rows: list[list]) -> pa.Table:
 _TOKEN = r"(\S+)"
 _HEAD = r"^" + " ".join([_TOKEN, _TOKEN]) + r" (\[[^\]]*) ([+-]\d{4}\]) " + " ".join([_TOKEN] * 5)
 _NUMBERS = r" (\d{3}|-) " + _TOKEN + r" (\d+|-) (\d+|-) (\d+|-) (\d+|-)"
-_TAIL = r"((?: [^\s\"]\S*)*) ?$"  # trailing fields never start with a quote
+_TAIL_WITHOUT_QUOTES = r'((?: [^\s"]+)*) ?$'  # version ID, host ID, ... never hold a quote
+_TAIL_ANY = r"((?: \S+)*) ?$"
 
 
-def _line_pattern(quoted: str) -> re.Pattern[str]:
+def _line_pattern(quoted: str, tail: str) -> re.Pattern[str]:
     field = f'(?:"({quoted})"|(-))'
-    return re.compile(_HEAD + " " + field + _NUMBERS + " " + field + " " + field + _TAIL)
+    return re.compile(_HEAD + " " + field + _NUMBERS + " " + field + " " + field + tail)
 
 
-# Escape-aware first; then lenient (lazy, backtracking) for raw unescaped quotes inside a quoted field.
-_STRICT_LINE = _line_pattern(r'(?:[^"\\]|\\.)*')
-_LENIENT_LINE = _line_pattern(r".*?")
+# Escape-aware first; then lenient (lazy, backtracking) for raw unescaped quotes inside a quoted field;
+# the lenient form ends the user agent where the fields after it hold no quote, so nothing shifts.
+_LINE_PATTERNS = (
+    _line_pattern(r'(?:[^"\\]|\\.)*', _TAIL_WITHOUT_QUOTES),
+    _line_pattern(r".*?", _TAIL_WITHOUT_QUOTES),
+    _line_pattern(r'(?:[^"\\]|\\.)*', _TAIL_ANY),
+)
 _UNESCAPE = re.compile(r"\\(.)")
 
 
 def parse_line(text: str) -> list[str | None] | None:
     """Raw string fields (FIELDS order) of one line read carefully, or None when it is not a record."""
-    for pattern in (_STRICT_LINE, _LENIENT_LINE):
+    for pattern in _LINE_PATTERNS:
         match = pattern.match(text)
         if match:
             return _tokens_from_match(match.groups())
@@ -222,3 +271,17 @@ SELECT
     log_line
 FROM raw
 """
+
+
+def type_access_rows(raw: pa.Table, log_file: str) -> pa.Table:
+    """Typed access_log rows of one file's raw columns (the writer does the same over whole batches)."""
+    import duckdb
+
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'").fetchall()
+        files = pa.DictionaryArray.from_arrays(pa.array(np.zeros(raw.num_rows, np.int32)), pa.array([log_file]))
+        connection.register("raw", raw.append_column("log_file", files))
+        return connection.sql(TYPED_SELECT).to_arrow_table()
+    finally:
+        connection.close()

@@ -1,0 +1,152 @@
+"""Golden tests: access-log lines -> typed rows, for every edge case of the format."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from s3logq.formats.access_log import split_access_log, type_access_rows
+
+OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+HOST_ID = "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234="
+
+# The example line of the AWS S3 user guide (26 fields).
+AWS_EXAMPLE = (
+    f"{OWNER} awsexamplebucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 {OWNER} 3E57427F3EXAMPLE "
+    'REST.GET.VERSIONING - "GET /awsexamplebucket1?versioning HTTP/1.1" 200 - 113 - 7 - "-" "S3Console/0.4" - '
+    f"{HOST_ID} SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com "
+    "TLSV1.2 arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP Yes"
+)
+
+
+def parse(text: str, name: str = "/logs/2019-02-06-00-00-00-EXAMPLE") -> tuple[list[dict], list]:
+    raw, rejects = split_access_log(text.encode(), name)
+    rows = sorted(type_access_rows(raw, name).to_pylist(), key=lambda r: r["log_line"])
+    return rows, rejects
+
+
+def one(text: str) -> dict:
+    rows, rejects = parse(text)
+    assert rejects == [] and len(rows) == 1
+    return rows[0]
+
+
+def test_aws_documentation_example_is_typed_field_by_field() -> None:
+    assert one(AWS_EXAMPLE) == {
+        "bucketowner": OWNER, "bucket_name": "awsexamplebucket1",
+        "request_time": datetime(2019, 2, 6, 0, 0, 38, tzinfo=UTC), "remoteip": "192.0.2.3",
+        "requester": OWNER, "requestid": "3E57427F3EXAMPLE", "operation": "REST.GET.VERSIONING", "key": None,
+        "request_uri": "GET /awsexamplebucket1?versioning HTTP/1.1", "httpstatus": 200, "errorcode": None,
+        "bytessent": 113, "objectsize": None, "totaltime": 7, "turnaroundtime": None, "referrer": None,
+        "useragent": "S3Console/0.4", "versionid": None, "hostid": HOST_ID, "sigv": "SigV4",
+        "ciphersuite": "ECDHE-RSA-AES128-GCM-SHA256", "authtype": "AuthHeader",
+        "endpoint": "awsexamplebucket1.s3.us-west-1.amazonaws.com", "tlsversion": "TLSV1.2",
+        "accesspointarn": "arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP", "aclrequired": "Yes",
+        "source_region": None, "http_method": "GET", "log_file": "/logs/2019-02-06-00-00-00-EXAMPLE", "log_line": 1,
+    }  # fmt: skip
+
+
+def line(key: str = "photos/a.jpg", ua: str = '"aws-cli/2.15.0"', uri: str | None = None, extra: str = "",
+         fields: int = 26, requester: str = "arn:aws:iam::123456789012:user/alice", ip: str = "192.0.2.3",
+         status: str = "200", operation: str = "REST.GET.OBJECT") -> str:
+    uri = uri if uri is not None else f'"GET /b/{key} HTTP/1.1"'
+    parts = [OWNER, "b", "[01/Mar/2024:23:59:59", "+0000]", ip, requester, "REQ1", operation, key, uri, status,
+             "-", "2048", "4096", "15", "9", '"-"', ua, "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", "HOST", "SigV4",
+             "TLS_AES_128_GCM_SHA256", "AuthHeader", "b.s3.us-east-1.amazonaws.com", "TLSv1.3", "-", "-"]
+    tokens = parts[: fields + 1]  # +1: the time is two tokens
+    return " ".join(tokens) + (" " + extra if extra else "")
+
+
+@pytest.mark.parametrize("fields", [18, 19, 22, 24, 25, 26])
+def test_older_lines_with_fewer_fields_read_with_nulls_after_their_end(fields: int) -> None:
+    row = one(line(fields=fields))
+    assert row["versionid"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
+    assert row["hostid"] == ("HOST" if fields >= 19 else None)
+    assert row["authtype"] == ("AuthHeader" if fields >= 22 else None)
+    assert row["tlsversion"] == ("TLSv1.3" if fields >= 24 else None)
+    assert (row["objectsize"], row["totaltime"], row["turnaroundtime"]) == (4096, 15, 9)
+
+
+def test_newest_lines_carry_source_region_and_unknown_trailing_fields_are_ignored() -> None:
+    assert one(line(extra="us-east-1"))["source_region"] == "us-east-1"
+    row = one(line(extra="us-east-1 future-field another"))
+    assert (row["source_region"], row["aclrequired"], row["hostid"]) == ("us-east-1", None, "HOST")
+
+
+def test_escaped_quotes_in_user_agent_are_unescaped() -> None:
+    row = one(line(ua=r'"aws-cli/2.15 md/\"quoted\" path\\dir"'))
+    assert row["useragent"] == 'aws-cli/2.15 md/"quoted" path\\dir'
+    assert row["versionid"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"  # nothing after it shifted
+
+
+def test_url_encoded_keys_are_decoded_with_spaces_plus_and_non_ascii() -> None:
+    row = one(line(key="reports/Q1%20results%2B%C3%A9t%C3%A9%20%E6%97%A5%E6%9C%AC.pdf"))
+    assert row["key"] == "reports/Q1 results+été 日本.pdf"
+    assert row["request_uri"] == "GET /b/reports/Q1%20results%2B%C3%A9t%C3%A9%20%E6%97%A5%E6%9C%AC.pdf HTTP/1.1"
+
+
+def test_ipv6_remote_ip_and_anonymous_requester() -> None:
+    row = one(line(ip="2001:db8:85a3::8a2e:370:7334", requester="-"))
+    assert (row["remoteip"], row["requester"]) == ("2001:db8:85a3::8a2e:370:7334", None)
+
+
+def test_batch_delete_line_with_bare_dashes() -> None:
+    text = (f"{OWNER} b [01/Mar/2024:10:00:00 +0000] 192.0.2.3 arn:aws:iam::1:user/bob REQ2 BATCH.DELETE.OBJECT "
+            "logs/old%20file.txt - 204 - - - - - - - - -")
+    row = one(text)
+    assert (row["operation"], row["key"], row["httpstatus"], row["request_uri"], row["useragent"]) == (
+        "BATCH.DELETE.OBJECT", "logs/old file.txt", 204, None, None)
+    assert (row["bytessent"], row["http_method"], row["versionid"]) == (None, None, None)
+
+
+def test_lifecycle_expiration_row() -> None:
+    text = (f"{OWNER} b [02/Mar/2024:04:12:00 +0000] - AmazonS3 REQ3 S3.EXPIRE.OBJECT tmp/x.csv - - - - 1024 - - "
+            '"-" "-" 3sL4kq - - - - - - - -')
+    row = one(text)
+    assert (row["requester"], row["remoteip"], row["httpstatus"], row["objectsize"], row["versionid"]) == (
+        "AmazonS3", None, None, 1024, "3sL4kq")
+
+
+def test_raw_unescaped_quotes_inside_quoted_fields_do_not_shift_fields() -> None:
+    rows, rejects = parse("\n".join([
+        line(uri='"GET /b/a"b HTTP/1.1"'),
+        line(ua='"Mozilla/5.0 "scanner" x"'),
+        line(ua='"-"'),
+    ]) + "\n")
+    assert rejects == []
+    assert [r["request_uri"] for r in rows] == ['GET /b/a"b HTTP/1.1', "GET /b/photos/a.jpg HTTP/1.1",
+                                                 "GET /b/photos/a.jpg HTTP/1.1"]
+    assert [r["useragent"] for r in rows] == ["aws-cli/2.15.0", 'Mozilla/5.0 "scanner" x', None]
+    assert all(r["httpstatus"] == 200 and r["objectsize"] == 4096 and r["hostid"] == "HOST" for r in rows)
+
+
+def test_bad_lines_are_rejected_with_line_numbers_and_the_rest_is_kept() -> None:
+    good = line()
+    text = "\n".join([good, "garbage here", "", good[:60], good, line(status="2OO"), line(fields=18)]) + "\n"
+    rows, rejects = parse(text)
+    assert [r["log_line"] for r in rows] == [1, 5, 7]
+    assert [(r.log_line, r.raw_line) for r in rejects] == [(2, "garbage here"), (4, good[:60]),
+                                                           (6, line(status="2OO"))]
+    assert all(r.log_file == "/logs/2019-02-06-00-00-00-EXAMPLE" and r.reason for r in rejects)
+
+
+def test_crlf_line_endings_and_no_final_newline() -> None:
+    rows, rejects = parse(line() + "\r\n" + line(key="x") + "\r\n" + line(key="y"))
+    assert rejects == [] and [r["key"] for r in rows] == ["photos/a.jpg", "x", "y"]
+
+
+def test_mixed_line_lengths_in_one_file_keep_their_line_numbers() -> None:
+    rows, rejects = parse("\n".join([line(fields=18), line(), line(extra="eu-west-1"), line(fields=22)]))
+    assert rejects == []
+    assert [(r["log_line"], r["hostid"], r["source_region"]) for r in rows] == [
+        (1, None, None), (2, "HOST", None), (3, "HOST", "eu-west-1"), (4, "HOST", None)]
+
+
+def test_a_line_cut_inside_a_quoted_field_is_rejected_without_merging_or_shifting_lines() -> None:
+    cut = line()[:200]  # ends inside the quoted request-URI
+    assert cut.count('"') == 1
+    rows, rejects = parse("\n".join([line(key="a"), cut, line(key="b"), "GARBAGE ### not a log line",
+                                     line(key="c")]) + "\n")
+    assert [(r["log_line"], r["key"]) for r in rows] == [(1, "a"), (3, "b"), (5, "c")]
+    assert [(r.log_line, r.raw_line) for r in rejects] == [(2, cut), (4, "GARBAGE ### not a log line")]
