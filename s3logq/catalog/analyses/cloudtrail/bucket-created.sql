@@ -1,0 +1,17 @@
+-- name: bucket-created
+-- aliases: CreateBucket
+-- title: Buckets created
+-- description: Every CreateBucket event, failed attempts included (errorcode set), oldest first.
+-- parameters: since, until, bucket, requester
+-- columns: event_time, eventname, bucket_name, user_arn, account_id, sourceipaddress, useragent, awsregion,
+-- columns: errorcode, errormessage, requestid, requestparameters
+SELECT event_time, eventname, bucket_name, user_arn, account_id, sourceipaddress, useragent, awsregion,
+       errorcode, errormessage, requestid, requestparameters
+FROM cloudtrail
+WHERE eventsource = 's3.amazonaws.com'
+  AND eventname = 'CreateBucket'
+  AND ($since IS NULL OR event_time >= $since)
+  AND ($until IS NULL OR event_time < $until)
+  AND ($bucket IS NULL OR bucket_name = $bucket)
+  AND ($requester IS NULL OR strpos(user_arn, $requester) > 0)
+ORDER BY event_time, eventid
