@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 import pyarrow as pa
@@ -81,8 +82,19 @@ def records_to_table(records: list[dict], log_file: str) -> pa.Table:
 
 def _to_array(values: list, field: pa.Field) -> pa.Array:
     if field.name == "event_time":
-        return pa.array(values, pa.string()).cast(field.type)
+        text = pa.array(values, pa.string())
+        try:
+            return text.cast(field.type)
+        except pa.ArrowInvalid:  # one odd eventTime must not sink the file: it becomes NULL
+            return pa.array([_parse_time(v) for v in values], field.type)
     return pa.array(values, field.type)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 def _append_record(columns: dict[str, list], record: dict, log_file: str) -> None:
@@ -91,8 +103,8 @@ def _append_record(columns: dict[str, list], record: dict, log_file: str) -> Non
     for key in _JSON_KEYS:
         value = record.get(key)
         columns[key.lower()].append(None if value is None else orjson.dumps(value).decode())
-    identity = record.get("userIdentity") or {}
-    columns["useridentity"].append(_user_identity(identity))
+    identity = record.get("userIdentity")
+    columns["useridentity"].append(_lower_keys(identity))
     columns["event_time"].append(_iso_time(record.get("eventTime")))
     columns["readonly"].append(_flag(record.get("readOnly")))
     columns["managementevent"].append(_flag(record.get("managementEvent")))
@@ -132,10 +144,6 @@ def _lower_keys(value: object) -> dict | None:
     if not isinstance(value, dict):
         return None
     return {k.lower(): (_lower_keys(v) if isinstance(v, dict) else _text(v)) for k, v in value.items()}
-
-
-def _user_identity(identity: object) -> dict | None:
-    return _lower_keys(identity)
 
 
 def _resources(value: object) -> list | None:
