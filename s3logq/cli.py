@@ -18,7 +18,7 @@ from s3logq.engines import QueryError, get_engine
 from s3logq.formats import LOG_TYPES
 from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_workers, ingest
 from s3logq.lake import Lake
-from s3logq.output import FORMATS, SERIALIZERS, OutputError, format_for, rich_table, write_bytes
+from s3logq.output import FORMATS, SERIALIZERS, OutputError, footer, format_for, rich_table, write_bytes
 from s3logq.sources import SourceError, SourceFile, list_sources
 from s3logq.status import lake_status
 from s3logq.times import check_range, parse_when
@@ -252,10 +252,12 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
     fmt = format_for(output, fmt)
     if fmt == "table":
         if output:
-            raise OutputError("--format table prints to the terminal; pick csv, json or parquet for --output")
+            raise ValueError("--format table prints to the terminal; pick csv, json or parquet for --output")
         from rich.console import Console
 
-        Console(soft_wrap=False).print(rich_table(table, title))
+        console = Console(soft_wrap=False)
+        console.print(rich_table(table, title))
+        console.print(footer(table.num_rows), soft_wrap=True, highlight=False)
         return
     data = SERIALIZERS[fmt](table)
     if output:

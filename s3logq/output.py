@@ -68,7 +68,7 @@ def format_for(path: str | None, requested: str | None) -> str:
         if suffix in SERIALIZERS:
             return suffix
         if suffix:
-            raise OutputError(f"cannot tell the format of {path!r} from its extension; use --format")
+            raise ValueError(f"cannot tell the format of {path!r} from its extension; use --format")
         return "csv"
     return "table"
 
@@ -90,16 +90,20 @@ def write_bytes(data: bytes, target: str) -> str:
     return str(path.resolve())
 
 
+def footer(total: int, limit: int = TABLE_PREVIEW_ROWS) -> str:
+    """The line under a terminal table: how many rows there are, and how to get them all."""
+    text = f"{total} row{'s' if total != 1 else ''}"
+    if total > limit:
+        text += f" (first {limit} shown; --format csv|json|parquet --output FILE gives all)"
+    return text
+
+
 def rich_table(table: pa.Table, title: str | None = None, limit: int = TABLE_PREVIEW_ROWS):  # -> rich Table
-    """The first `limit` rows as a rich table, with a footer that tells the total."""
+    """The first `limit` rows as a rich table."""
     from rich.table import Table
 
     shown = readable(table.slice(0, limit))
-    total = table.num_rows
-    caption = f"{total} row{'s' if total != 1 else ''}"
-    if total > limit:
-        caption += f" (first {limit} shown; --format csv|json|parquet --output FILE gives all)"
-    view = Table(title=title, caption=caption, show_lines=False, header_style="bold")
+    view = Table(title=title, show_lines=False, header_style="bold")
     for name in shown.column_names:
         view.add_column(name, overflow="fold")
     for row in shown.to_pylist():
