@@ -1,0 +1,15 @@
+-- name: request-lookup
+-- title: Look up a request ID
+-- description: The full access-log record of a request ID or host ID (x-amz-id-2) from an error message or a
+-- description: support case (--request-id); a multi-object delete gives one row per key.
+-- parameters: since, until, request_id
+-- columns: bucketowner, bucket_name, request_time, remoteip, requester, requestid, operation, key, request_uri, httpstatus, errorcode, bytessent, objectsize, totaltime, turnaroundtime, referrer, useragent, versionid, hostid, sigv, ciphersuite, authtype, endpoint, tlsversion, accesspointarn, aclrequired, source_region, http_method, log_file, log_line
+SELECT bucketowner, bucket_name, request_time, remoteip, requester, requestid, operation, key, request_uri,
+       httpstatus, errorcode, bytessent, objectsize, totaltime, turnaroundtime, referrer, useragent,
+       versionid, hostid, sigv, ciphersuite, authtype, endpoint, tlsversion, accesspointarn, aclrequired,
+       source_region, http_method, log_file, log_line
+FROM access_log
+WHERE (requestid = $request_id OR hostid = $request_id)
+  AND ($since IS NULL OR request_time >= $since)
+  AND ($until IS NULL OR request_time < $until)
+ORDER BY request_time, log_file, log_line
