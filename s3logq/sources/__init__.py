@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 
 class SourceError(Exception):
@@ -27,6 +27,15 @@ class DateRange:
 
     first_day: date | None
     last_day: date | None
+
+    @classmethod
+    def of(cls, since: datetime | None, until: datetime | None) -> DateRange | None:
+        """The UTC days of events in [since, until); None when neither bound is given."""
+        if since is None and until is None:
+            return None
+        first = since.astimezone(UTC).date() if since else None
+        last = (until.astimezone(UTC) - timedelta(microseconds=1)).date() if until else None
+        return cls(first, last)
 
 
 def list_sources(specs: list[str], days: DateRange | None = None, buckets: tuple[str, ...] = (),

@@ -1,0 +1,148 @@
+"""Reading logs straight from S3 (a real moto server on loopback): pruning by date and bucket, counted on
+the server side; re-runs; throttling, dropped connections and a 403 injected by the server."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+import pytest
+from s3_server import moto_server_fixture, s3_fixture, simple_prefix_objects, store  # noqa: F401 - fixtures
+
+from s3logq.ingest import IngestOptions, ingest
+from s3logq.lake import Lake
+from s3logq.sources import DateRange, SourceError, list_sources
+from s3logq.sources.s3 import S3Stats, upload_bytes
+
+SINCE, UNTIL = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC)
+
+
+def ingest_s3(lake: Lake, uri: str, server, since=SINCE, until=UNTIL, buckets=(), stats=None):
+    stats = stats if stats is not None else S3Stats()
+    sources = list_sources([uri], days=DateRange.of(since, until), buckets=buckets,
+                           endpoint_url=server.endpoint_url, stats=stats)
+    return ingest(lake, sources, IngestOptions(since=since, until=until, buckets=buckets, workers=16))
+
+
+def stored_rows(lake: Lake, table: str) -> int:
+    return sum(pq.read_metadata(path).num_rows for path in lake.part_files(table))
+
+
+def test_simple_prefix_reads_only_the_days_of_the_range(s3, tmp_path):
+    lake = Lake(tmp_path / "lake")
+    report = ingest_s3(lake, "s3://logs/simple/", s3)
+    gets = s3.requests.object_gets("logs")
+    # Files are delivered 36 a day, 02-25..03-14. The range's days 03-01..03-07 plus one day of late
+    # delivery (03-08) are fetched: 8 x 36. Each file holds 2 requests of its own day: 7 x 36 x 2 rows.
+    assert len(gets) == 288 and set(gets.values()) == {1}
+    assert min(gets) >= "simple/2024-03-01" and max(gets) < "simple/2024-03-09"
+    assert report.rows == {"access_log": 504} and stored_rows(lake, "access_log") == 504
+    assert report.files_out_of_range == 36  # 02-29: listed from a day early, never opened
+    starts = [q.get("start-after") for q in s3.requests.listings()]
+    assert starts == [None, "simple/2024-02-29"]  # layout detection, then one page from the first day
+
+
+def test_a_rerun_fetches_nothing(s3, tmp_path):
+    lake = Lake(tmp_path / "lake")
+    ingest_s3(lake, "s3://logs/simple/", s3)
+    s3.requests.clear()
+    report = ingest_s3(lake, "s3://logs/simple/", s3)
+    assert s3.requests.object_gets() == {}
+    assert report.files_already_ingested == 288 and report.rows == {}
+
+
+def test_partitioned_prefix_lists_each_day_of_the_wanted_bucket_only(s3, tmp_path):
+    lake = Lake(tmp_path / "lake")
+    report = ingest_s3(lake, "s3://logs/partitioned/", s3, buckets=("alpha",))
+    gets = s3.requests.object_gets("logs")
+    # 2 accounts x 2 regions x bucket alpha x days 03-01..03-08 x 4 files; rows: 7 days x 2 requests.
+    assert len(gets) == 2 * 2 * 8 * 4
+    assert all("/alpha/" in key for key in gets)
+    assert report.rows == {"access_log": 2 * 2 * 7 * 4 * 2}
+    prefixes = [q["prefix"] for q in s3.requests.listings()]
+    assert not any("/beta/" in p for p in prefixes)
+    day_listings = [p for p in prefixes if p.count("/") == 7]  # partitioned/acct/region/bucket/YYYY/MM/DD/
+    assert len(day_listings) == 2 * 2 * 8
+    assert min(p[-11:] for p in day_listings) == "2024/03/01/" and max(p[-11:] for p in day_listings) == "2024/03/08/"
+
+
+def test_without_a_range_everything_under_the_prefix_is_read(s3, tmp_path):
+    lake = Lake(tmp_path / "lake")
+    report = ingest_s3(lake, "s3://logs/partitioned/", s3, since=None, until=None, buckets=("beta",))
+    assert len(s3.requests.object_gets()) == 2 * 2 * 19 * 4
+    assert report.rows == {"access_log": 2 * 2 * 19 * 4 * 2}
+
+
+def test_cloudtrail_with_organization_accounts_and_regions_skips_digests(s3, tmp_path):
+    lake = Lake(tmp_path / "lake")
+    report = ingest_s3(lake, "s3://trail/", s3)  # AWSLogs/ found below the bucket root
+    gets = s3.requests.object_gets("trail")
+    assert len(gets) == 2 * 2 * 8 * 8  # accounts x regions x days 03-01..03-08 x files
+    assert {key.split("/")[2] for key in gets} == {"111111111111", "222222222222"}
+    assert {key.split("/")[4] for key in gets} == {"us-east-1", "eu-west-1"}
+    assert report.rows == {"cloudtrail": 2 * 2 * 7 * 8 * 2}
+    assert not any("Digest" in q["prefix"] for q in s3.requests.listings())
+    assert report.files_skipped == {}
+
+
+def test_injected_faults_lose_no_data_and_the_403_object_is_named(s3, tmp_path):
+    day = {key: body for key, body in simple_prefix_objects("faulty/").items() if "2024-03-02" in key}
+    keys = sorted(day)[:10]
+    store(s3, "faulty", {key: day[key] for key in keys})
+    s3.requests.faults[keys[0]] = ["slowdown", "slowdown"]  # 503 SlowDown twice, then the object
+    s3.requests.faults[keys[1]] = ["slowdown"]
+    s3.requests.faults[keys[2]] = ["drop"]  # connection closed before any response
+    s3.requests.faults[keys[3]] = ["truncate"]  # body breaks off half way
+    s3.requests.forbidden.add(keys[4])
+    lake, stats = Lake(tmp_path / "lake"), S3Stats()
+    report = ingest_s3(lake, "s3://faulty/faulty/", s3, stats=stats)
+    assert report.failures == [(f"s3://faulty/{keys[4]}", "AccessDenied (s3:GetObject)")]
+    assert report.rows == {"access_log": 9 * 2}
+    gets = s3.requests.object_gets("faulty")
+    assert [gets[k] for k in keys[:5]] == [3, 2, 2, 2, 1]
+    assert stats.retries == 2 + 1 + 1 + 1
+
+    s3.requests.clear()
+    report = ingest_s3(lake, "s3://faulty/faulty/", s3)  # the object now readable is the only one fetched
+    assert s3.requests.object_gets() == {keys[4]: 1}
+    assert report.rows == {"access_log": 2} and stored_rows(lake, "access_log") == 10 * 2
+
+
+def test_access_denied_on_listing_names_bucket_and_permission(s3):
+    s3.requests.private_buckets.add("logs")
+    with pytest.raises(SourceError) as error:
+        list(list_sources(["s3://logs/simple/"], endpoint_url=s3.endpoint_url))
+    assert str(error.value) == "access denied listing s3://logs/simple/: needs s3:ListBucket on bucket logs"
+
+
+def test_missing_bucket_and_missing_credentials_are_one_line(s3, monkeypatch, tmp_path):
+    with pytest.raises(SourceError, match=r"^no such bucket: nothing-here$"):
+        list(list_sources(["s3://nothing-here/x/"], endpoint_url=s3.endpoint_url))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(SourceError, match=r"^cannot list s3://logs/simple/: no AWS credentials found"):
+        list(list_sources(["s3://logs/simple/"], endpoint_url=s3.endpoint_url))
+    assert os.environ.get("AWS_SECRET_ACCESS_KEY") is None
+
+
+def test_upload_small_and_multipart(s3):
+    s3.client().create_bucket(Bucket="results")
+    assert upload_bytes(b"a,b\n1,2\n", "s3://results/out/rows.csv", endpoint_url=s3.endpoint_url) \
+        == "s3://results/out/rows.csv"
+    large = os.urandom(9 * 1024 * 1024)
+    upload_bytes(large, "s3://results/out/big.parquet", endpoint_url=s3.endpoint_url)
+    client = s3.client()
+    assert client.get_object(Bucket="results", Key="out/rows.csv")["Body"].read() == b"a,b\n1,2\n"
+    assert client.get_object(Bucket="results", Key="out/big.parquet")["Body"].read() == large
+    assert any(r.method == "POST" and "uploads" in r.query for r in s3.requests.seen)  # multipart
+
+
+def test_upload_to_a_folder_uri_is_refused(s3):
+    from s3logq.output import OutputError
+
+    with pytest.raises(OutputError, match="names a folder"):
+        upload_bytes(b"x", "s3://results/out/", endpoint_url=s3.endpoint_url)
