@@ -1,0 +1,89 @@
+"""Every analysis file, of both log types: a complete header, parameters that match the SQL, columns that
+match the result, SQL that sqlglot renders for Trino and Spark, and a test that names it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot.errors import ErrorLevel
+
+import s3logq.catalog
+from s3logq.catalog import PARAMETERS, find_analysis, parse_analysis
+from s3logq.engines import get_engine
+from s3logq.lake import Lake
+
+ANALYSES = Path(s3logq.catalog.__file__).parent / "analyses"
+FILES = sorted(ANALYSES.glob("*/*.sql"))
+TESTS = Path(__file__).parent
+IDS = [f"{f.parent.name}/{f.stem}" for f in FILES]
+
+
+def _load(path: Path) -> s3logq.catalog.Analysis:
+    return parse_analysis(path.read_text(encoding="utf-8"), path.parent.name)
+
+
+def test_there_are_analyses_of_both_log_types() -> None:
+    assert {f.parent.name for f in FILES} <= {"access", "cloudtrail"}
+    assert len([f for f in FILES if f.parent.name == "access"]) >= 18
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_header_is_complete(path: Path) -> None:
+    analysis = _load(path)
+    assert analysis.name == path.stem
+    assert analysis.title and analysis.description and analysis.columns
+    assert len(set(analysis.columns)) == len(analysis.columns)
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_parameters_match_the_sql(path: Path) -> None:
+    analysis = _load(path)
+    placeholders = set(re.findall(r"\$([a-z_]+)", analysis.sql))
+    assert placeholders == set(analysis.parameters)
+    assert placeholders <= set(PARAMETERS)
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+@pytest.mark.parametrize("dialect", ["trino", "spark"])
+def test_sql_transpiles(path: Path, dialect: str) -> None:
+    rendered = sqlglot.transpile(_load(path).sql, read="duckdb", write=dialect, unsupported_level=ErrorLevel.RAISE)
+    assert len(rendered) == 1 and rendered[0].strip()
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_columns_match_the_result_on_an_empty_lake(path: Path, tmp_path: Path) -> None:
+    analysis = _load(path)
+    table = analysis.run(get_engine("duckdb", Lake(tmp_path / "lake")), {})
+    assert tuple(table.column_names) == analysis.columns
+    assert table.num_rows == 0
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_every_analysis_has_a_test(path: Path) -> None:
+    mentioned = any(f'"{path.stem}"' in test.read_text(encoding="utf-8") for test in TESTS.glob("test_*.py")
+                    if test.name != "test_catalog.py")
+    assert mentioned, f"no test names {path.stem!r}"
+
+
+def test_names_and_aliases_are_unambiguous_within_a_log_type() -> None:
+    for log_type in ("access", "cloudtrail"):
+        names: list[str] = []
+        for path in FILES:
+            if path.parent.name == log_type:
+                analysis = _load(path)
+                names += {analysis.name, *(alias.lower() for alias in analysis.aliases)}
+        assert len(names) == len(set(names)), log_type
+
+
+def test_the_guidance_names_find_the_access_analyses() -> None:
+    guidance = {"ObjectAccess": "object-access", "ClientError-4xx": "client-errors",
+                "ServiceError-5xx": "server-errors", "ObjectDeletion": "deletions",
+                "LifecycleAction-Expiration": "lifecycle-expirations",
+                "LifecycleAction-Transition": "lifecycle-transitions",
+                "LifecycleActionStatistics": "lifecycle-stats", "Latency": "latency",
+                "TopTroubleshootingQueries": "top-troubleshooting"}
+    for alias, name in guidance.items():
+        assert find_analysis(alias.upper(), "access").name == name
