@@ -100,6 +100,8 @@ class PartWriter:
             self.rows_by_file[log_file] += rows
 
     def _record_parts(self, table_name: str, files: list[str], per_file_day: list[tuple]) -> None:
+        if not files:  # every row was a duplicate or out of range: COPY wrote nothing
+            return
         days: dict[str, list] = {}
         for _, day, rows, first, last in per_file_day:
             entry = days.setdefault(day, [0, first, last])
