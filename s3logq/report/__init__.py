@@ -1,0 +1,19 @@
+"""The HTML report: one self-contained page (scripts, styles and charts inline) showing a bucket's health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from s3logq.lake import Lake
+from s3logq.output import write_bytes
+from s3logq.report.data import ReportData, build_report_data
+from s3logq.report.render import render_report
+
+__all__ = ["ReportData", "build_report_data", "render_report", "write_report"]
+
+
+def write_report(lake: Lake, path: str, since: datetime | None = None, until: datetime | None = None,
+                 buckets: tuple[str, ...] | list[str] = ()) -> str:
+    """Build the report for [since, until) and the buckets, write it to a local path or s3:// URI; the location."""
+    html = render_report(build_report_data(lake, since, until, buckets))
+    return write_bytes(html.encode("utf-8"), path)

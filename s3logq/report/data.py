@@ -1,0 +1,518 @@
+"""The numbers behind the HTML report: small aggregates computed in SQL, so the page stays small whatever
+the lake holds. Every value reaches DuckDB as a bound parameter."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from s3logq import __version__
+from s3logq.catalog import Analysis, CatalogError, load_catalog
+from s3logq.engines import QueryError
+from s3logq.engines.duckdb import DuckDBEngine
+from s3logq.lake import Lake
+from s3logq.output import readable
+from s3logq.status import lake_status
+from s3logq.times import iso
+
+TOP_N = 15
+LATENCY_OPERATIONS = 12
+TABLE_ROWS = 20
+CONFIG_CHANGES_SHOWN = 300
+CELL_CHARS = 240
+HOURLY_UP_TO = timedelta(days=8)
+DAILY_UP_TO = timedelta(days=400)
+
+# Lifecycle operations in access logs (no HTTP request behind them), as a person names them.
+LIFECYCLE_CLASSES = {
+    "S3.EXPIRE.OBJECT": "Expiration",
+    "S3.CREATE.DELETEMARKER": "Delete marker (versioned expiration)",
+    "S3.DELETE.UPLOAD": "Aborted multipart upload",
+    "S3.TRANSITION_SIA.OBJECT": "Transition to Standard-IA",
+    "S3.TRANSITION_ZIA.OBJECT": "Transition to One Zone-IA",
+    "S3.TRANSITION_INT.OBJECT": "Transition to Intelligent-Tiering",
+    "S3.TRANSITION_GIR.OBJECT": "Transition to Glacier Instant Retrieval",
+    "S3.TRANSITION.OBJECT": "Transition to Glacier Flexible Retrieval",
+    "S3.TRANSITION_GDA.OBJECT": "Transition to Glacier Deep Archive",
+}
+
+_ACCESS_FILTER = """($since::TIMESTAMPTZ IS NULL OR request_time >= $since::TIMESTAMPTZ)
+  AND ($until::TIMESTAMPTZ IS NULL OR request_time < $until::TIMESTAMPTZ)
+  AND ($buckets::VARCHAR[] IS NULL OR list_contains($buckets::VARCHAR[], bucket_name))"""
+_TRAIL_FILTER = _ACCESS_FILTER.replace("request_time", "event_time")
+_IS_LIFECYCLE = "starts_with(operation, 'S3.')"
+
+SUMMARY_SQL = f"""
+SELECT count(*) AS access_rows, count(*) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS requests,
+       count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus BETWEEN 400 AND 499) AS errors_4xx,
+       count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus = 403) AS denied_403,
+       count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus BETWEEN 500 AND 599) AS errors_5xx,
+       count(*) FILTER (WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
+                          AND httpstatus BETWEEN 200 AND 299) AS deletions_api,
+       count(*) FILTER (WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')) AS deletions_lifecycle,
+       count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND requester IS NULL) AS anonymous,
+       quantile_cont(totaltime, 0.99) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS p99_ms,
+       min(request_time) AS first_time, max(request_time) AS last_time
+FROM access_log WHERE {_ACCESS_FILTER}
+"""
+
+TRAIL_SUMMARY_SQL = f"""
+SELECT count(*) AS events,
+       count(*) FILTER (WHERE {{anonymous}}) AS anonymous,
+       count(*) FILTER (WHERE errorcode = 'AccessDenied') AS denied,
+       min(event_time) AS first_time, max(event_time) AS last_time
+FROM cloudtrail WHERE {_TRAIL_FILTER}
+"""
+
+BUCKETS_SQL = f"""
+SELECT bucket_name FROM access_log WHERE {_ACCESS_FILTER} AND bucket_name IS NOT NULL
+UNION SELECT bucket_name FROM cloudtrail WHERE {_TRAIL_FILTER} AND bucket_name IS NOT NULL
+ORDER BY 1 LIMIT 100
+"""
+
+TRAFFIC_SQL = f"""
+SELECT date_trunc($unit, request_time) AS period,
+       CASE WHEN httpstatus IS NULL THEN 'no status' ELSE (httpstatus // 100)::VARCHAR || 'xx' END AS status_class,
+       count(*) AS requests
+FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE}
+GROUP BY ALL ORDER BY period, status_class
+"""
+
+TOP_REQUESTERS_SQL = f"""
+SELECT coalesce(requester, 'anonymous') AS requester, count(*) AS requests,
+       count(*) FILTER (WHERE httpstatus >= 400) AS errors
+FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE}
+GROUP BY ALL ORDER BY requests DESC, requester LIMIT {TOP_N}
+"""
+
+# Anonymous CloudTrail callers: AWS's own query tests accountId = 'anonymous'; logs in the wild also say
+# ANONYMOUS_PRINCIPAL. Match both, in either field, any case.
+_TRAIL_ANONYMOUS = ("(lower(useridentity.accountid) IN ('anonymous', 'anonymous_principal') "
+                    "OR lower(useridentity.principalid) IN ('anonymous', 'anonymous_principal'))")
+_TRAIL_PRINCIPAL = (f"CASE WHEN {_TRAIL_ANONYMOUS} THEN 'anonymous' ELSE coalesce(user_arn, "
+                    "useridentity.principalid, useridentity.invokedby, useridentity.type, 'unknown') END")
+
+DENIED_SQL = f"""
+SELECT * FROM (
+    SELECT 'access logs' AS source, coalesce(requester, 'anonymous') AS principal, count(*) AS denied
+    FROM access_log WHERE {_ACCESS_FILTER} AND httpstatus = 403
+    GROUP BY ALL ORDER BY denied DESC, principal LIMIT {TOP_N})
+UNION ALL SELECT * FROM (
+    SELECT 'CloudTrail' AS source, {_TRAIL_PRINCIPAL} AS principal, count(*) AS denied
+    FROM cloudtrail WHERE {_TRAIL_FILTER} AND errorcode = 'AccessDenied'
+    GROUP BY ALL ORDER BY denied DESC, principal LIMIT {TOP_N})
+ORDER BY denied DESC, source, principal
+"""
+
+LATENCY_SQL = f"""
+SELECT operation, count(*) AS requests,
+       quantile_cont(totaltime, 0.5) AS p50_ms, quantile_cont(totaltime, 0.9) AS p90_ms,
+       quantile_cont(totaltime, 0.99) AS p99_ms, max(totaltime) AS max_ms
+FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND totaltime IS NOT NULL
+GROUP BY ALL ORDER BY requests DESC, operation LIMIT {LATENCY_OPERATIONS}
+"""
+
+LIFECYCLE_SQL = f"""
+SELECT date_trunc($unit, request_time) AS period, operation, count(*) AS actions
+FROM access_log WHERE {_ACCESS_FILTER} AND {_IS_LIFECYCLE}
+GROUP BY ALL ORDER BY period, operation
+"""
+
+# What changed, read from the request body CloudTrail keeps (requestParameters), per kind of change.
+_PARAM = "json_extract_string(requestparameters, '{path}')"
+CHANGE_TEXT_SQL = f"""
+CASE eventname
+  WHEN 'CreateBucket' THEN 'bucket created'
+  WHEN 'DeleteBucket' THEN 'bucket deleted'
+  WHEN 'PutBucketVersioning' THEN 'versioning ' || coalesce({_PARAM.format(path='$.VersioningConfiguration.Status')}, 'changed')
+  WHEN 'PutBucketPolicy' THEN 'bucket policy set' || CASE
+      WHEN regexp_matches(coalesce({_PARAM.format(path='$.bucketPolicy')}, ''), '"Effect"\\s*:\\s*"Allow"[^}}]*"Principal"\\s*:\\s*("\\*"|\\{{"AWS"\\s*:\\s*"\\*")')
+      THEN ': allows anyone (Principal *)' ELSE '' END
+  WHEN 'DeleteBucketPolicy' THEN 'bucket policy deleted'
+  WHEN 'PutBucketLifecycle' THEN 'lifecycle rules set'
+  WHEN 'DeleteBucketLifecycle' THEN 'lifecycle rules deleted'
+  WHEN 'PutBucketEncryption' THEN 'default encryption ' || coalesce({_PARAM.format(
+      path='$.ServerSideEncryptionConfiguration.Rule.ApplyServerSideEncryptionByDefault.SSEAlgorithm')}, 'set')
+  WHEN 'DeleteBucketEncryption' THEN 'default encryption removed'
+  WHEN 'PutBucketReplication' THEN 'replication set' || coalesce(' to ' || {_PARAM.format(
+      path='$.ReplicationConfiguration.Rule.Destination.Bucket')}, '')
+  WHEN 'DeleteBucketReplication' THEN 'replication removed'
+  WHEN 'PutBucketAcl' THEN CASE WHEN contains(coalesce(requestparameters, ''), 'groups/global/AllUsers')
+      THEN 'ACL grants access to everyone (AllUsers)' ELSE 'ACL changed' END
+  WHEN 'PutBucketTagging' THEN 'tags set'
+  WHEN 'DeleteBucketTagging' THEN 'tags removed'
+  WHEN 'PutBucketLogging' THEN 'access logging changed'
+  WHEN 'DeleteBucketPublicAccessBlock' THEN 'Block Public Access removed'
+  WHEN 'DeleteAccountPublicAccessBlock' THEN 'account Block Public Access removed'
+  ELSE CASE WHEN eventname LIKE '%PublicAccessBlock' THEN
+      (CASE WHEN eventname LIKE '%Account%' THEN 'account ' ELSE '' END) || 'Block Public Access: '
+      || concat_ws(', ',
+           'BlockPublicAcls=' || {_PARAM.format(path='$.PublicAccessBlockConfiguration.BlockPublicAcls')},
+           'IgnorePublicAcls=' || {_PARAM.format(path='$.PublicAccessBlockConfiguration.IgnorePublicAcls')},
+           'BlockPublicPolicy=' || {_PARAM.format(path='$.PublicAccessBlockConfiguration.BlockPublicPolicy')},
+           'RestrictPublicBuckets=' || {_PARAM.format(path='$.PublicAccessBlockConfiguration.RestrictPublicBuckets')})
+    ELSE eventname END
+END
+"""
+
+_CONFIG_EVENTS = "regexp_matches(eventname, '^(Put|Delete|Create)(Bucket|Account)')"
+CONFIG_CHANGES_SQL = f"""
+SELECT event_time, coalesce(bucket_name, '(account)') AS bucket, eventname, {_TRAIL_PRINCIPAL} AS principal,
+       ({CHANGE_TEXT_SQL}) AS change, errorcode
+FROM cloudtrail WHERE {_TRAIL_FILTER} AND {_CONFIG_EVENTS}
+ORDER BY event_time, eventid
+"""
+
+
+@dataclass(frozen=True)
+class TimeCount:
+    """One bar segment: how many of one kind (status class, lifecycle class) in one period."""
+
+    period: datetime
+    kind: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PrincipalCount:
+    principal: str
+    requests: int
+    errors: int = 0
+    source: str = "access logs"
+
+
+@dataclass(frozen=True)
+class OperationLatency:
+    operation: str
+    requests: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    event_time: datetime
+    bucket: str
+    event_name: str
+    principal: str
+    change: str
+    error: str | None = None
+
+
+@dataclass
+class AnalysisTable:
+    """The first rows of one catalog analysis, and the command that gives all of them."""
+
+    name: str
+    log_type: str
+    title: str
+    description: str
+    columns: list[str]
+    rows: list[list[str]]
+    more: bool
+    commands: list[str]
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    access_rows: int = 0
+    requests: int = 0
+    errors_4xx: int = 0
+    denied_403: int = 0
+    errors_5xx: int = 0
+    deletions_api: int = 0
+    deletions_lifecycle: int = 0
+    anonymous: int = 0
+    p99_ms: float | None = None
+    trail_events: int = 0
+    trail_anonymous: int = 0
+    trail_denied: int = 0
+    config_changes: int = 0
+    config_changes_denied: int = 0
+
+    def rate(self, count: int) -> float | None:
+        return count / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class IngestedLogType:
+    log_type: str
+    files: int
+    rows: int
+    first_event: str | None
+    last_event: str | None
+
+
+@dataclass
+class ReportData:
+    """Everything the page shows; `empty` maps a section id to why it has nothing to show."""
+
+    generated_at: datetime
+    version: str
+    lake_root: str
+    since: datetime | None
+    until: datetime | None
+    buckets_requested: tuple[str, ...]
+    first_time: datetime | None
+    last_time: datetime | None
+    buckets: list[str]
+    ingested: list[IngestedLogType]
+    period_unit: str
+    summary: Summary
+    traffic: list[TimeCount] = field(default_factory=list)
+    top_requesters: list[PrincipalCount] = field(default_factory=list)
+    denied: list[PrincipalCount] = field(default_factory=list)
+    latency: list[OperationLatency] = field(default_factory=list)
+    lifecycle: list[TimeCount] = field(default_factory=list)
+    config_changes: list[ConfigChange] = field(default_factory=list)
+    config_source: str = ""
+    analyses: list[AnalysisTable] = field(default_factory=list)
+    empty: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_types(self) -> list[str]:
+        return [row.log_type for row in self.ingested if row.rows]
+
+
+@dataclass(frozen=True)
+class _Filters:
+    since: datetime | None
+    until: datetime | None
+    buckets: tuple[str, ...]
+
+    def params(self, sql: str, **extra: object) -> dict[str, object]:
+        """The bound values this SQL names (DuckDB refuses values a statement does not use)."""
+        values: dict[str, object] = {"since": self.since, "until": self.until,
+                                     "buckets": list(self.buckets) or None, **extra}
+        used = set(re.findall(r"\$([a-z_]+)", sql))
+        return {name: value for name, value in values.items() if name in used}
+
+
+def build_report_data(lake: Lake, since: datetime | None = None, until: datetime | None = None,
+                      buckets: tuple[str, ...] | list[str] = ()) -> ReportData:
+    """Run the report's aggregates and the catalog's analyses over [since, until) and the given buckets."""
+    engine = DuckDBEngine(lake)
+    filters = _Filters(since, until, tuple(buckets))
+    has_access, has_trail = bool(lake.parts("access_log")), bool(lake.parts("cloudtrail"))
+    summary, first, last = _summary(engine, filters)
+    unit = period_unit(since or first, until or last)
+    data = ReportData(
+        generated_at=datetime.now(UTC), version=__version__, lake_root=str(lake.root), since=since, until=until,
+        buckets_requested=tuple(buckets), first_time=first, last_time=last, buckets=_column(_run(engine, BUCKETS_SQL, filters), "bucket_name"),
+        ingested=_ingested(lake), period_unit=unit, summary=summary)
+    if summary.access_rows:
+        data.traffic = _time_counts(_run(engine, TRAFFIC_SQL, filters, unit=unit), "status_class", "requests")
+        data.top_requesters = [PrincipalCount(r["requester"], r["requests"], r["errors"])
+                               for r in _run(engine, TOP_REQUESTERS_SQL, filters).to_pylist()]
+        data.latency = [OperationLatency(**r) for r in _run(engine, LATENCY_SQL, filters).to_pylist()]
+        lifecycle = _time_counts(_run(engine, LIFECYCLE_SQL, filters, unit=unit), "operation", "actions")
+        data.lifecycle = [TimeCount(t.period, LIFECYCLE_CLASSES.get(t.kind, t.kind), t.count) for t in lifecycle]
+    data.denied = [PrincipalCount(r["principal"], r["denied"], r["denied"], r["source"])
+                   for r in _run(engine, DENIED_SQL, filters).to_pylist()]
+    if has_trail:
+        data.config_changes, data.config_source = _config_changes(engine, filters)
+        summary.config_changes = sum(1 for c in data.config_changes if not c.error)
+        summary.config_changes_denied = sum(1 for c in data.config_changes if c.error)
+        data.config_changes = data.config_changes[-CONFIG_CHANGES_SHOWN:]
+    data.analyses = analysis_tables(engine, lake, filters, has_access, has_trail)
+    data.empty = _why_empty(data, has_access, has_trail)
+    return data
+
+
+def period_unit(first: datetime | None, last: datetime | None) -> str:
+    """Chart bucket size: hours for a week or so, days up to about a year, weeks beyond."""
+    if first is None or last is None or last - first <= HOURLY_UP_TO:
+        return "hour"
+    return "day" if last - first <= DAILY_UP_TO else "week"
+
+
+def _summary(engine: DuckDBEngine, filters: _Filters) -> tuple[Summary, datetime | None, datetime | None]:
+    access = _run(engine, SUMMARY_SQL, filters).to_pylist()[0]
+    trail_sql = TRAIL_SUMMARY_SQL.format(anonymous=_TRAIL_ANONYMOUS)
+    trail = _run(engine, trail_sql, filters).to_pylist()[0]
+    summary = Summary(**{k: access[k] or 0 for k in ("access_rows", "requests", "errors_4xx", "denied_403", "errors_5xx",
+                                                     "deletions_api", "deletions_lifecycle", "anonymous")},
+                      p99_ms=access["p99_ms"], trail_events=trail["events"] or 0,
+                      trail_anonymous=trail["anonymous"] or 0, trail_denied=trail["denied"] or 0)
+    firsts = [t for t in (access["first_time"], trail["first_time"]) if t is not None]
+    lasts = [t for t in (access["last_time"], trail["last_time"]) if t is not None]
+    return summary, min(firsts, default=None), max(lasts, default=None)
+
+
+def _ingested(lake: Lake) -> list[IngestedLogType]:
+    return [IngestedLogType(r["log_type"], r["files"], r["rows"], r["first_event"], r["last_event"])
+            for r in lake_status(lake).to_pylist()]
+
+
+def _time_counts(table: pa.Table, kind_column: str, count_column: str) -> list[TimeCount]:
+    return [TimeCount(r["period"], r[kind_column], r[count_column]) for r in table.to_pylist()]
+
+
+def _config_changes(engine: DuckDBEngine, filters: _Filters) -> tuple[list[ConfigChange], str]:
+    """Bucket configuration changes: the catalog's bucket-config-changes analysis when it is shipped,
+    else the report's own query. The second value says which one."""
+    from_catalog = _catalog_config_changes(engine, filters)
+    if from_catalog is not None:
+        return from_catalog, "s3logq run bucket-config-changes --logs cloudtrail"
+    rows = _run(engine, CONFIG_CHANGES_SQL, filters).to_pylist()
+    return [ConfigChange(r["event_time"], r["bucket"], r["eventname"], r["principal"], r["change"], r["errorcode"])
+            for r in rows], "CloudTrail management events (Put/Delete/Create Bucket*, account Block Public Access)"
+
+
+_CONFIG_COLUMNS = {
+    "event_time": ("event_time", "eventtime", "time"),
+    "bucket": ("bucket_name", "bucket", "bucketname"),
+    "event_name": ("eventname", "event_name", "event"),
+    "principal": ("user_arn", "principal", "requester", "who", "useridentity_arn", "actor"),
+    "change": ("change",),
+    "error": ("errorcode", "error_code", "error"),
+}
+
+
+def _catalog_config_changes(engine: DuckDBEngine, filters: _Filters) -> list[ConfigChange] | None:
+    analysis = next((a for a in load_catalog() if a.name == "bucket-config-changes" and a.log_type == "cloudtrail"),
+                    None)
+    if analysis is None or "change" not in analysis.columns:
+        return None
+    try:
+        table = _concat(_run_analysis(analysis, engine, filters, None))
+    except (QueryError, CatalogError):
+        return None
+    names = {name.lower(): name for name in table.column_names}
+    found = {key: next((names[c] for c in choices if c in names), None) for key, choices in _CONFIG_COLUMNS.items()}
+    if None in (found["event_time"], found["event_name"], found["change"]):
+        return None
+    changes = []
+    for row in table.to_pylist():
+        def value(key: str, row: dict = row) -> object:
+            return row.get(found[key]) if found[key] else None
+        when = value("event_time")
+        if not isinstance(when, datetime):
+            return None
+        changes.append(ConfigChange(when, str(value("bucket") or "(account)"), str(value("event_name")),
+                                    str(value("principal") or ""), str(value("change") or ""),
+                                    value("error") or None))  # type: ignore[arg-type]
+    return sorted(changes, key=lambda c: c.event_time)
+
+
+def analysis_tables(engine: DuckDBEngine, lake: Lake, filters: _Filters, has_access: bool,
+                    has_trail: bool) -> list[AnalysisTable]:
+    """The first rows of every catalog analysis that returned rows for the range (or could not run)."""
+    tables = []
+    for analysis in load_catalog():
+        if not (has_access if analysis.log_type == "access" else has_trail):
+            continue
+        commands = [_command(analysis, lake, filters, bucket) for bucket in _bucket_runs(analysis, filters)]
+        try:
+            parts = _run_analysis(analysis, engine, filters, TABLE_ROWS + 1)
+        except (QueryError, CatalogError) as error:
+            tables.append(AnalysisTable(analysis.name, analysis.log_type, analysis.title, analysis.description,
+                                        [], [], False, commands, error=str(error)))
+            continue
+        table = _concat(parts)
+        if table.num_rows == 0:
+            continue
+        shown = readable(table.slice(0, TABLE_ROWS))
+        rows = [[_cell(v) for v in row.values()] for row in shown.to_pylist()]
+        tables.append(AnalysisTable(analysis.name, analysis.log_type, analysis.title, analysis.description,
+                                    shown.column_names, rows, table.num_rows > TABLE_ROWS, commands))
+    return tables
+
+
+def _bucket_runs(analysis: Analysis, filters: _Filters) -> list[str | None]:
+    """One run per requested bucket when the analysis takes a bucket, else one run over all."""
+    if "bucket" in analysis.parameters and filters.buckets:
+        return list(filters.buckets)
+    return [None]
+
+
+def _run_analysis(analysis: Analysis, engine: DuckDBEngine, filters: _Filters, limit: int | None) -> list[pa.Table]:
+    results = []
+    for bucket in _bucket_runs(analysis, filters):
+        given: dict[str, object] = {"since": filters.since, "until": filters.until, "bucket": bucket}
+        results.append(analysis.run(engine, {k: v for k, v in given.items() if k in analysis.parameters}, limit))
+    return results
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+
+
+def _command(analysis: Analysis, lake: Lake, filters: _Filters, bucket: str | None) -> str:
+    words = ["s3logq", "--lake", str(lake.root), "run", analysis.name, "--logs", analysis.log_type]
+    if filters.since and "since" in analysis.parameters:
+        words += ["--since", iso(filters.since)]
+    if filters.until and "until" in analysis.parameters:
+        words += ["--until", iso(filters.until)]
+    if bucket:
+        words += ["--bucket", bucket]
+    words += ["--format", "csv", "--output", f"{analysis.name}.csv"]
+    return shlex.join(words)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
+def _run(engine: DuckDBEngine, sql: str, filters: _Filters, **extra: object) -> pa.Table:
+    return engine.query(sql, filters.params(sql, **extra), filters.since, filters.until)
+
+
+def _column(table: pa.Table, name: str) -> list[str]:
+    return [str(v) for v in table.column(name).to_pylist()]
+
+
+def _why_empty(data: ReportData, has_access: bool, has_trail: bool) -> dict[str, str]:
+    """Why each empty section is empty, in words a reader acts on."""
+    scope = _scope_words(data)
+    no_access = ("No S3 server access logs are ingested (s3logq ingest PATH): requests, errors, latency and "
+                 "lifecycle actions come from them.")
+    no_requests = f"No access-log requests {scope}."
+    empty: dict[str, str] = {}
+    access_reason = no_access if not has_access else no_requests
+    if not data.traffic:
+        empty["traffic"] = access_reason
+    if not data.top_requesters:
+        empty["requesters"] = access_reason
+    if not data.denied:
+        empty["denied"] = f"No request was denied (HTTP 403 or CloudTrail AccessDenied) {scope}."
+    if not data.latency:
+        empty["latency"] = access_reason if not data.top_requesters else f"No request has a total time {scope}."
+    if not data.lifecycle:
+        empty["lifecycle"] = ("No S3 server access logs are ingested: lifecycle actions are logged only there, "
+                              "never in CloudTrail." if not has_access else
+                              f"No lifecycle activity (expirations, transitions, delete markers, aborted uploads) "
+                              f"{scope}.")
+    if not data.config_changes:
+        empty["config"] = ("No CloudTrail logs are ingested: bucket configuration changes come from CloudTrail "
+                           "management events." if not has_trail
+                           else f"No bucket configuration change in CloudTrail {scope}.")
+    if not data.analyses:
+        empty["analyses"] = ("The lake holds no logs yet (s3logq ingest PATH)." if not (has_access or has_trail)
+                             else f"No analysis returned rows {scope}.")
+    return empty
+
+
+def _scope_words(data: ReportData) -> str:
+    """'between A and B for bucket X', as far as the report was narrowed."""
+    words = []
+    if data.since and data.until:
+        words.append(f"between {iso(data.since)} and {iso(data.until)}")
+    elif data.since:
+        words.append(f"since {iso(data.since)}")
+    elif data.until:
+        words.append(f"before {iso(data.until)}")
+    else:
+        words.append("in the lake")
+    if data.buckets_requested:
+        plural = "s" if len(data.buckets_requested) > 1 else ""
+        words.append(f"for bucket{plural} {', '.join(data.buckets_requested)}")
+    return " ".join(words)
