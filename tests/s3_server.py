@@ -4,7 +4,10 @@ Also small generators of access-log and CloudTrail objects, and fixtures for the
 
 from __future__ import annotations
 
+import email
+import email.policy
 import gzip
+import http.server
 import json
 import os
 import socket
@@ -259,3 +262,98 @@ def s3_fixture(moto_server: MotoServer) -> Iterator[MotoServer]:
     moto_server.requests.clear()
     yield moto_server
     moto_server.requests.clear()
+
+
+# --- mail and webhook receivers ----------------------------------------------------------------------------
+
+@dataclass
+class ReceivedMail:
+    sender: str
+    recipients: list[str]
+    message: email.message.Message
+
+
+class _MailBox:
+    def __init__(self) -> None:
+        self.mails: list[ReceivedMail] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.mails.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture(monkeypatch) -> Iterator[_MailBox]:
+    """aiosmtpd on loopback; S3LOGQ_SMTP_* point s3logq at it."""
+    from aiosmtpd.controller import Controller
+
+    mailbox = _MailBox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("S3LOGQ_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("S3LOGQ_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("S3LOGQ_SMTP_FROM", "s3logq@example.com")
+    yield mailbox
+    controller.stop()
+
+
+@dataclass
+class WebhookReceiver:
+    url: str
+    posts: list[dict] = field(default_factory=list)
+
+
+@pytest.fixture(name="webhook")
+def webhook_fixture() -> Iterator[WebhookReceiver]:
+    """http.server on loopback: POST /ok records the JSON and answers 200, POST /broken answers 500."""
+    receiver = WebhookReceiver("")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path.startswith("/broken"):
+                self.send_response(500)
+            else:
+                receiver.posts.append(json.loads(body))
+                self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.url = f"http://127.0.0.1:{server.server_port}"
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+def sns_topic_with_queue(server: MotoServer, name: str) -> tuple[str, str]:
+    """(topic ARN, queue URL): an SQS queue subscribed to a new SNS topic, to read what was published."""
+    sns, sqs = server.client("sns"), server.client("sqs")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, queue
+
+
+def sns_messages(server: MotoServer, queue: str) -> list[dict]:
+    """Every notification on the queue: SNS's envelope, with Subject and Message."""
+    sqs, received = server.client("sqs"), []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return received
+        for message in batch:
+            received.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
