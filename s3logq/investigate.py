@@ -1,0 +1,184 @@
+"""The guidance's whole workflow in one call: ingest a date range from S3 (or local files), run analyses,
+write each result, and notify at start, finish and failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from s3logq.catalog import Analysis, find_analysis
+from s3logq.engines import get_engine
+from s3logq.ingest import IngestOptions, IngestReport, ingest
+from s3logq.lake import Lake
+from s3logq.notify import PREVIEW_ROWS, AnalysisResult, NotifyEvent, check_targets, notify
+from s3logq.output import SERIALIZERS, OutputError, format_for, write_bytes
+from s3logq.sources import DateRange, list_sources
+from s3logq.sources.s3 import DEFAULT_WORKERS, S3Stats, upload_bytes
+from s3logq.times import check_range, iso
+
+RANGE_FILTERS = ("since", "until", "bucket")  # used for ingest too; dropped for analyses that do not take them
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """How to reach AWS; None means boto3's own chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+
+    def as_kwargs(self) -> dict[str, str | None]:
+        return {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url}
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """What to do: logs to ingest, analyses (names or Analysis) to run, where results go, whom to tell."""
+
+    logs: tuple[str, ...]
+    analyses: tuple[str | Analysis, ...]
+    since: datetime | None = None
+    until: datetime | None = None
+    bucket: str | None = None
+    filters: dict[str, object] = field(default_factory=dict)  # other analysis filters (key, requester, ...)
+    output: str | None = None
+    fmt: str | None = None
+    notify: tuple[str, ...] = ()
+    aws: AwsOptions = AwsOptions()
+    workers: int = DEFAULT_WORKERS
+    limit: int | None = None
+    report: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What an investigation did: the ingest, each analysis's rows and location, S3 request counts, time."""
+
+    ingest: IngestReport
+    tables: dict[str, pa.Table]
+    results: list[AnalysisResult]
+    s3: S3Stats
+    seconds: float
+    report_location: str | None = None
+
+
+def investigate(lake: Lake, job: Investigation, on_warning: Callable[[str], None] | None = None) -> Outcome:
+    """Run the investigation; notifications never stop it, any other failure is notified and raised."""
+    check_range(job.since, job.until)
+    check_targets(list(job.notify))
+    analyses = resolve(job.analyses)  # an unknown name fails before any work
+    targets = result_targets(analyses, job.output, job.fmt)
+    send = _sender(job, on_warning)
+    described = _describe(job, analyses)
+    send(NotifyEvent("start", *described))
+    clock = time.perf_counter()
+    try:
+        outcome = _run(lake, job, targets, clock)
+    except Exception as error:
+        send(NotifyEvent("failure", *described, seconds=time.perf_counter() - clock, error=_one_line(error)))
+        raise
+    send(NotifyEvent("finish", *described, results=tuple(outcome.results), seconds=outcome.seconds,
+                     notes=_notes(outcome)))
+    return outcome
+
+
+def resolve(analyses: tuple[str | Analysis, ...], available: tuple[str, ...] = ()) -> list[Analysis]:
+    """Analyses by name (a name for both log types picks one with data in `available`) or as given."""
+    return [a if isinstance(a, Analysis) else find_analysis(a, available=available) for a in analyses]
+
+
+def _run(lake: Lake, job: Investigation, targets: list[str | None], clock: float) -> Outcome:
+    stats = S3Stats()
+    buckets = (job.bucket,) if job.bucket else ()
+    files = list_sources(list(job.logs), days=DateRange.of(job.since, job.until), buckets=buckets,
+                         max_workers=job.workers, stats=stats, **job.aws.as_kwargs())
+    report = ingest(lake, files, IngestOptions("auto", job.since, job.until, buckets, job.workers))
+    available = tuple(t for t, table in (("access", "access_log"), ("cloudtrail", "cloudtrail")) if lake.parts(table))
+    engine = get_engine("duckdb", lake)
+    tables, results = {}, []
+    for analysis, target in zip(resolve(job.analyses, available), targets, strict=True):
+        table = analysis.run(engine, analysis_values(analysis, job), job.limit)
+        location = write_result(table, target, job.fmt, job.aws) if target else None
+        tables[analysis.name] = table
+        results.append(AnalysisResult(analysis.name, table.num_rows, location, table.slice(0, PREVIEW_ROWS)))
+    report_location = None
+    if job.report:
+        from s3logq.report import write_report
+
+        report_location = write_report(lake, job.report, job.since, job.until, buckets)
+    return Outcome(report, tables, results, stats, time.perf_counter() - clock, report_location)
+
+
+def _notes(outcome: Outcome) -> tuple[str, ...]:
+    notes = []
+    if outcome.ingest.failures:
+        uri, reason = outcome.ingest.failures[0]
+        notes.append(f"{len(outcome.ingest.failures)} log file(s) could not be read (first: {uri}: {reason})")
+    if outcome.report_location:
+        notes.append(f"report: {outcome.report_location}")
+    return tuple(notes)
+
+
+def analysis_values(analysis: Analysis, job: Investigation) -> dict[str, object]:
+    """The analysis's filters: the range and bucket where it takes them, and every other filter given."""
+    values = {name: getattr(job, name) for name in RANGE_FILTERS if name in analysis.parameters}
+    return {**values, **{k: v for k, v in job.filters.items() if v is not None}}
+
+
+def result_targets(analyses: list[Analysis], output: str | None, fmt: str | None) -> list[str | None]:
+    """Where each analysis's rows go: `output` itself, or `<folder>/<analysis>.<ext>` for a folder target."""
+    if not output:
+        return [None] * len(analyses)
+    if not _is_folder(output):
+        if len(analyses) > 1:
+            raise OutputError(f"--output {output} is one file; give a folder (ending in /) for several analyses")
+        format_for(output, fmt)  # an unknown extension fails now, not after the ingest
+        return [output]
+    extension = fmt or "csv"
+    if extension not in SERIALIZERS:
+        raise OutputError(f"--format {extension} cannot be written to files; pick csv, json or parquet")
+    names = [a.name for a in analyses]
+    folder = output if output.endswith("/") else output + "/"
+    return [f"{folder}{a.name}{'-' + a.log_type if names.count(a.name) > 1 else ''}.{extension}"
+            for a in analyses]
+
+
+def _is_folder(output: str) -> bool:
+    return output.endswith("/") or (not output.startswith("s3://") and Path(output).is_dir())
+
+
+def write_result(table: pa.Table, target: str, fmt: str | None, aws: AwsOptions = AwsOptions()) -> str:
+    """Serialize the rows in the target's format and write them; returns the final location."""
+    data = SERIALIZERS[format_for(target, fmt)](table)
+    if target.startswith("s3://"):
+        return upload_bytes(data, target, **aws.as_kwargs())
+    return write_bytes(data, target)
+
+
+def _describe(job: Investigation, analyses: list[Analysis]) -> tuple[tuple[str, ...], tuple[str, ...], dict]:
+    parameters = {"logs": " ".join(job.logs)}
+    for name, value in (("since", job.since), ("until", job.until), ("bucket", job.bucket), *job.filters.items()):
+        if value is not None:
+            parameters[name] = iso(value) if isinstance(value, datetime) else str(value)
+    if job.output:
+        parameters["output"] = job.output
+    return tuple(a.name for a in analyses), ((job.bucket,) if job.bucket else ()), parameters
+
+
+def _sender(job: Investigation, on_warning: Callable[[str], None] | None) -> Callable[[NotifyEvent], None]:
+    def send(event: NotifyEvent) -> None:
+        if job.notify:
+            options = {"on_warning": on_warning} if on_warning else {}
+            notify(list(job.notify), event, endpoint_url=job.aws.endpoint_url, profile=job.aws.profile, **options)
+
+    return send
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
