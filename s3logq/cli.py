@@ -17,9 +17,12 @@ from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
 from s3logq.engines import QueryError, get_engine
 from s3logq.formats import LOG_TYPES
 from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_workers, ingest
+from s3logq.investigate import AwsOptions, Investigation, Notifier, describe_filters, investigate, workers_for
 from s3logq.lake import Lake
+from s3logq.notify import PREVIEW_ROWS, AnalysisResult
 from s3logq.output import FORMATS, SERIALIZERS, OutputError, footer, format_for, rich_table, write_bytes
-from s3logq.sources import SourceError, SourceFile, list_sources
+from s3logq.sources import DateRange, SourceError, SourceFile, list_sources
+from s3logq.sources.s3 import S3Stats
 from s3logq.status import lake_status
 from s3logq.times import check_range, parse_when
 
@@ -78,6 +81,18 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                              "from --output's extension when not given")(command)
 
 
+def notify_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--notify", "notify_targets", multiple=True, metavar="TARGET",
+                        help="mailto:ADDRESS, sns:TOPIC-ARN or https:// webhook to tell (repeatable)")(command)
+
+
+def aws_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--profile, --region, --endpoint-url; unset, boto3's own chain decides (AWS_PROFILE, AWS_ENDPOINT_URL...)."""
+    command = click.option("--endpoint-url", metavar="URL", help="S3-compatible endpoint (env AWS_ENDPOINT_URL)")(command)
+    command = click.option("--region", help="AWS region (env AWS_REGION)")(command)
+    return click.option("--profile", help="AWS profile (env AWS_PROFILE)")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="s3logq")
 @click.option("--lake", envvar="S3LOGQ_LAKE", default="./s3logq-lake", show_default=True,
@@ -96,19 +111,27 @@ def cli(ctx: click.Context, lake: str) -> None:
 @click.option("--since", type=When(), help="keep events at or after WHEN (YYYY-MM-DD or ISO-8601, UTC)")
 @click.option("--until", type=When(), help="keep events before WHEN (exclusive)")
 @click.option("--bucket", "buckets", multiple=True, help="keep only this bucket's events (repeatable)")
-@click.option("--workers", type=click.IntRange(1, 64), default=default_workers, show_default="CPU count",
+@click.option("--workers", type=click.IntRange(1, 64), show_default="16 with s3:// sources, else CPU count",
               help="files read and parsed at once")
+@aws_options
 @click.pass_obj
 @_fail_cleanly
 def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: datetime | None,
-                   until: datetime | None, buckets: tuple[str, ...], workers: int) -> None:
-    """Ingest log files (folders, files, globs; plain or .gz) into the lake. Files already ingested are
-    not read again; files whose name dates fall outside --since/--until are not opened."""
+                   until: datetime | None, buckets: tuple[str, ...], workers: int | None, profile: str | None,
+                   region: str | None, endpoint_url: str | None) -> None:
+    """Ingest log files (folders, files, globs; plain or .gz; s3://bucket/prefix/) into the lake. Files
+    already ingested are not read again; files whose name dates fall outside --since/--until are not opened,
+    and in S3 not even listed."""
     check_range(since, until)
-    options = IngestOptions(log_type, since, until, tuple(buckets), workers)
-    files = list(list_sources(list(sources)))
+    options = IngestOptions(log_type, since, until, tuple(buckets), workers or workers_for(sources))
+    stats = S3Stats()
+    files = list(list_sources(list(sources), days=DateRange.of(since, until), buckets=tuple(buckets),
+                              max_workers=options.workers, stats=stats, profile=profile, region=region,
+                              endpoint_url=endpoint_url))
     report = _ingest_with_progress(lake, files, options)
     _print_report(report)
+    if stats.retries:
+        click.echo(f"  {stats.retries:,} S3 requests retried (throttling, dropped connections)")
     sys.exit(EXIT_FILE_FAILED if report.failures else 0)
 
 
@@ -202,10 +225,11 @@ def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
 @click.option("--show-sql", is_flag=True, help="print the analysis SQL and its bound parameters, do not run")
 @output_options
+@notify_option
 @click.pass_obj
 @_fail_cleanly
 def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, show_sql: bool,
-                fmt: str | None, output: str | None, **filters: Any) -> None:
+                fmt: str | None, output: str | None, notify_targets: tuple[str, ...], **filters: Any) -> None:
     """Run a predefined analysis by NAME (or the AWS guidance's AnalysisType name)."""
     check_range(filters.get("since"), filters.get("until"))
     analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
@@ -215,8 +239,48 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
         return
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
-    table = analysis.run(get_engine("duckdb", lake), filters, limit)
-    _emit(table, fmt, output, title=f"{analysis.title} ({analysis.log_type} logs)")
+    bucket = (filters["bucket"],) if filters.get("bucket") else ()
+    notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
+    with notifier.on_failure():
+        table = analysis.run(get_engine("duckdb", lake), filters, limit)
+        location = _emit(table, fmt, output, title=f"{analysis.title} ({analysis.log_type} logs)")
+    notifier.finish([AnalysisResult(analysis.name, table.num_rows, location, table.slice(0, PREVIEW_ROWS))])
+
+
+
+@cli.command("investigate")
+@click.option("--logs", "logs", multiple=True, required=True, metavar="SOURCE",
+              help="logs to ingest first: s3://bucket/prefix/ or local paths (repeatable)")
+@click.option("--analysis", "analyses", multiple=True, required=True, metavar="NAME", help="analysis (repeatable)")
+@analysis_filters
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many rows per analysis")
+@output_options
+@notify_option
+@click.option("--report", "report_path", metavar="PATH", help="also write the HTML report (path or s3:// URI)")
+@click.option("--workers", type=click.IntRange(1, 64), show_default="16 with s3:// logs, else CPU count",
+              help="files read and parsed at once")
+@aws_options
+@click.pass_obj
+@_fail_cleanly
+def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, ...], limit: int | None,
+                        fmt: str | None, output: str | None, notify_targets: tuple[str, ...],
+                        report_path: str | None, workers: int | None, profile: str | None, region: str | None,
+                        endpoint_url: str | None, **filters: Any) -> None:
+    """Ingest --since/--until from the logs (only the days and --bucket needed), run each --analysis, write
+    the results (--output ending in / gets <analysis>.<ext> each), and notify at start, finish and failure."""
+    since, until, bucket = filters.pop("since"), filters.pop("until"), filters.pop("bucket")
+    job = Investigation(logs, analyses, since, until, bucket, filters, output, fmt, notify_targets,
+                        AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path)
+    outcome = investigate(lake, job)
+    _print_report(outcome.ingest)
+    for result in outcome.results:
+        if result.location:
+            click.echo(f"wrote {result.rows:,} rows to {result.location}")
+        else:
+            _emit(outcome.tables[result.analysis], fmt, None, title=result.analysis)
+    if outcome.report_location:
+        click.echo(f"report: {outcome.report_location}")
+    sys.exit(EXIT_FILE_FAILED if outcome.ingest.failures else 0)
 
 
 def _log_types_with_data(lake: Lake) -> tuple[str, ...]:
@@ -247,8 +311,8 @@ def demo_command(lake: Lake, directory: str) -> None:
         _emit(table, None, None, title=f"{analysis.title}: s3logq run {name} --logs {logs}")
 
 
-def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None) -> None:
-    """Print rows as a table, or write them in a format to a file or S3."""
+def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None) -> str | None:
+    """Print rows as a table, or write them in a format to a file or S3 (and return where)."""
     fmt = format_for(output, fmt)
     if fmt == "table":
         if output:
@@ -258,14 +322,15 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
         console = Console(soft_wrap=False)
         console.print(rich_table(table, title))
         console.print(footer(table.num_rows), soft_wrap=True, highlight=False)
-        return
+        return None
     data = SERIALIZERS[fmt](table)
     if output:
         location = write_bytes(data, output)
         click.echo(f"wrote {table.num_rows:,} rows to {location}", err=True)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        return location
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return None
 
 
 def main() -> None:

@@ -3,8 +3,10 @@ write each result, and notify at start, finish and failure."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,20 +72,14 @@ class Outcome:
 def investigate(lake: Lake, job: Investigation, on_warning: Callable[[str], None] | None = None) -> Outcome:
     """Run the investigation; notifications never stop it, any other failure is notified and raised."""
     check_range(job.since, job.until)
-    check_targets(list(job.notify))
     analyses = resolve(job.analyses)  # an unknown name fails before any work
     targets = result_targets(analyses, job.output, job.fmt)
-    send = _sender(job, on_warning)
-    described = _describe(job, analyses)
-    send(NotifyEvent("start", *described))
-    clock = time.perf_counter()
-    try:
-        outcome = _run(lake, job, targets, clock)
-    except Exception as error:
-        send(NotifyEvent("failure", *described, seconds=time.perf_counter() - clock, error=_one_line(error)))
-        raise
-    send(NotifyEvent("finish", *described, results=tuple(outcome.results), seconds=outcome.seconds,
-                     notes=_notes(outcome)))
+    notifier = Notifier(job.notify, tuple(a.name for a in analyses), (job.bucket,) if job.bucket else (),
+                        _parameters(job), job.aws, on_warning)
+    notifier.start()
+    with notifier.on_failure():
+        outcome = _run(lake, job, targets, notifier.clock)
+    notifier.finish(outcome.results, _notes(outcome))
     return outcome
 
 
@@ -160,25 +156,63 @@ def write_result(table: pa.Table, target: str, fmt: str | None, aws: AwsOptions 
     return write_bytes(data, target)
 
 
-def _describe(job: Investigation, analyses: list[Analysis]) -> tuple[tuple[str, ...], tuple[str, ...], dict]:
-    parameters = {"logs": " ".join(job.logs)}
-    for name, value in (("since", job.since), ("until", job.until), ("bucket", job.bucket), *job.filters.items()):
-        if value is not None:
-            parameters[name] = iso(value) if isinstance(value, datetime) else str(value)
+def _parameters(job: Investigation) -> dict[str, str]:
+    parameters = {"logs": " ".join(job.logs), **describe_filters({"since": job.since, "until": job.until,
+                                                                  "bucket": job.bucket, **job.filters})}
     if job.output:
         parameters["output"] = job.output
-    return tuple(a.name for a in analyses), ((job.bucket,) if job.bucket else ()), parameters
+    return parameters
 
 
-def _sender(job: Investigation, on_warning: Callable[[str], None] | None) -> Callable[[NotifyEvent], None]:
-    def send(event: NotifyEvent) -> None:
-        if job.notify:
-            options = {"on_warning": on_warning} if on_warning else {}
-            notify(list(job.notify), event, endpoint_url=job.aws.endpoint_url, profile=job.aws.profile, **options)
+def describe_filters(filters: dict[str, object]) -> dict[str, str]:
+    """Filters as text for messages: times in ISO-8601 UTC, unset ones left out."""
+    return {name: iso(value) if isinstance(value, datetime) else str(value)
+            for name, value in filters.items() if value is not None}
 
-    return send
+
+class Notifier:
+    """Sends the start, finish and failure events of one job to its --notify targets (if any)."""
+
+    def __init__(self, targets: tuple[str, ...] | list[str], analyses: tuple[str, ...], buckets: tuple[str, ...],
+                 parameters: dict[str, str], aws: AwsOptions = AwsOptions(),
+                 on_warning: Callable[[str], None] | None = None) -> None:
+        check_targets(list(targets))
+        self.targets, self.aws, self.on_warning = list(targets), aws, on_warning
+        self.about = {"analyses": analyses, "buckets": buckets, "parameters": parameters}
+        self.clock = time.perf_counter()
+
+    def start(self) -> None:
+        self.clock = time.perf_counter()
+        self.send(NotifyEvent("start", **self.about))
+
+    def finish(self, results: list[AnalysisResult], notes: tuple[str, ...] = ()) -> None:
+        self.send(NotifyEvent("finish", **self.about, results=tuple(results), seconds=self.seconds(), notes=notes))
+
+    @contextmanager
+    def on_failure(self) -> Iterator[None]:
+        """Notify any exception raised inside, then let it go on."""
+        try:
+            yield
+        except Exception as error:
+            self.send(NotifyEvent("failure", **self.about, seconds=self.seconds(), error=_one_line(error)))
+            raise
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.clock
+
+    def send(self, event: NotifyEvent) -> None:
+        if self.targets:
+            options = {"on_warning": self.on_warning} if self.on_warning else {}
+            notify(self.targets, event, endpoint_url=self.aws.endpoint_url, profile=self.aws.profile, **options)
 
 
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def workers_for(sources: tuple[str, ...] | list[str]) -> int:
+    """Objects fetched at once: S3 reads wait on the network, so many; local reads need CPUs, so as many."""
+    if any(source.startswith("s3://") for source in sources):
+        return DEFAULT_WORKERS
+    return max(2, os.cpu_count() or 2)
