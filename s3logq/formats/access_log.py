@@ -44,12 +44,6 @@ class Reject:
 
 def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
     """Split one access-log file into raw string columns (RAW_SCHEMA) and the lines that could not be read."""
-    invalid: dict[int, str] = {}
-
-    def on_invalid_row(row: pcsv.InvalidRow) -> str:
-        invalid[row.number] = row.text
-        return "skip"
-
     if not data.strip():
         return RAW_SCHEMA.empty_table(), []
     if not data.endswith(b"\n"):
@@ -57,8 +51,43 @@ def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]
     # Arrow lets a quoted value run past the end of its line; lines whose quotes do not pair up are blanked
     # for it (keeping every line number in place) and read by the careful parser instead.
     suspicious = _lines_with_stray_quotes(data)
+    text = _blank_lines(data, suspicious) if suspicious.size else data
+    raw, bad_numbers, other_lengths = _split_uniform(text, None, suspicious)
+    # Arrow wants one field count per read. Lines of other lengths (older or newer logs) get one more read,
+    # each padded with '-' (NULL) fields to the longest: a missing trailing field is NULL anyway.
+    parts = [raw]
+    longer = {length: group for length, group in other_lengths.items() if length >= MIN_TOKENS}
+    if longer:
+        width = max(longer)
+        numbers = [n for group in longer.values() for n in group[0]]
+        lines = [line.rstrip(b"\r") + b" -" * (width - length)
+                 for length, group in longer.items() for line in group[1]]
+        more, more_bad, _ = _split_uniform(b"\n".join(lines) + b"\n", np.array(numbers, np.int32), suspicious)
+        parts.append(more)
+        bad_numbers.extend(more_bad)
+    for length, (numbers, _) in other_lengths.items():
+        if length < MIN_TOKENS:
+            bad_numbers.extend(numbers)
+    retried, rejects = _read_carefully(data, sorted(set(bad_numbers)), log_file)
+    if retried:
+        parts.append(_rows_to_table(retried))
+    return (pa.concat_tables(parts) if len(parts) > 1 else raw), rejects
+
+
+def _split_uniform(text: bytes, numbers: np.ndarray | None, suspicious: np.ndarray,
+                   ) -> tuple[pa.Table, list[int], dict[int, tuple[list[int], list[bytes]]]]:
+    """Tokenize lines with Arrow: checked rows, line numbers that failed the checks, other-length lines.
+
+    `numbers` maps the rows of `text` to line numbers of the file (None: text is the whole file).
+    """
+    invalid: dict[int, tuple[int, str]] = {}
+
+    def on_invalid_row(row: pcsv.InvalidRow) -> str:
+        invalid[row.number] = (row.actual_columns, row.text)
+        return "skip"
+
     table = pcsv.read_csv(
-        io.BytesIO(_blank_lines(data, suspicious) if suspicious.size else data),
+        io.BytesIO(text),
         read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 26),
         parse_options=pcsv.ParseOptions(
             delimiter=" ", quote_char='"', escape_char="\\", double_quote=False,
@@ -68,19 +97,33 @@ def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]
             column_types={f"f{i}": pa.string() for i in range(64)}, strings_can_be_null=False,
         ),
     )  # fmt: skip
-    line_numbers = _line_numbers(table.num_rows, invalid)
+    rows = _line_numbers(table.num_rows, invalid)
+    line_numbers = rows if numbers is None else numbers[rows - 1]
     columns = _fit_columns(table)
     good = _valid_mask(columns) if table.num_columns >= MIN_TOKENS else pa.array([False] * table.num_rows)
     if suspicious.size:
         good = pc.and_(good, pa.array(~np.isin(line_numbers, suspicious)))
-    raw = pa.table(columns + [pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA).filter(good)
-    # Rows Arrow split into the wrong shape (raw quotes, other field counts) get the careful parser.
-    bad_numbers = sorted(invalid) + line_numbers[~np.asarray(good, dtype=bool)].tolist()
-    if not bad_numbers:
-        return raw, []
+    raw = pa.table(columns + [pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA)
+    all_good = pc.all(good).as_py() is not False
+    bad = [] if all_good else line_numbers[~np.asarray(good, dtype=bool)].tolist()
+    other_lengths: dict[int, tuple[list[int], list[bytes]]] = {}
+    for row, (length, line) in invalid.items():
+        group = other_lengths.setdefault(length, ([], []))
+        group[0].append(row if numbers is None else int(numbers[row - 1]))
+        group[1].append(line.encode())
+    if numbers is not None:  # a second read: whatever still does not fit goes the careful way
+        bad.extend(n for group in other_lengths.values() for n in group[0])
+        other_lengths = {}
+    return (raw if all_good else raw.filter(good)), bad, other_lengths
+
+
+def _read_carefully(data: bytes, numbers: list[int], log_file: str) -> tuple[list[list], list[Reject]]:
+    """Lines the fast path could not vouch for, read one by one: rows, or rejects with the reason."""
+    if not numbers:
+        return [], []
     lines = data.split(b"\n")
     retried, rejects = [], []
-    for number in sorted(bad_numbers):
+    for number in numbers:
         text = lines[number - 1].rstrip(b"\r").decode("utf-8", "replace")
         if not text.strip():
             continue  # blank lines carry no record
@@ -89,12 +132,10 @@ def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]
             rejects.append(Reject(log_file, number, _reject_reason(text), text))
         else:
             retried.append(tokens + [number])
-    if retried:
-        raw = pa.concat_tables([raw, _rows_to_table(retried)])
-    return raw, rejects
+    return retried, rejects
 
 
-def _line_numbers(num_rows: int, invalid: dict[int, str]) -> np.ndarray:
+def _line_numbers(num_rows: int, invalid: dict) -> np.ndarray:
     """1-based line number of each row Arrow kept, given the line numbers it skipped."""
     total = num_rows + len(invalid)
     numbers = np.arange(1, total + 1, dtype=np.int32)

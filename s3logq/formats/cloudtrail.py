@@ -7,6 +7,7 @@ from datetime import datetime
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class NotCloudTrail(ValueError):
@@ -73,11 +74,69 @@ def parse_cloudtrail(data: bytes, log_file: str) -> CloudTrailFile:
 
 def records_to_table(records: list[dict], log_file: str) -> pa.Table:
     """Typed table of CloudTrail records; unknown keys are ignored, missing ones NULL."""
-    columns: dict[str, list] = {field.name: [] for field in SCHEMA}
-    for record in records:
-        _append_record(columns, record, log_file)
-    arrays = [_to_array(columns[field.name], field) for field in SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    try:
+        return _records_by_column(records, log_file)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError):
+        # A record whose values have unexpected types: the slower per-record path normalises each value.
+        columns: dict[str, list] = {field.name: [] for field in SCHEMA}
+        for record in records:
+            _append_record(columns, record, log_file)
+        return pa.Table.from_arrays([_to_array(columns[f.name], f) for f in SCHEMA], schema=SCHEMA)
+
+
+def _records_by_column(records: list[dict], log_file: str) -> pa.Table:
+    """The fast path: one list comprehension and one Arrow conversion per column."""
+    column: dict[str, pa.Array] = {}
+    for key in _PLAIN_KEYS:
+        column[key.lower()] = pa.array([r.get(key) for r in records], pa.string())
+    for key in _JSON_KEYS:
+        column[key.lower()] = pa.array([_json_text(r.get(key)) for r in records], pa.binary()).cast(pa.string())
+    for name, key in (("useridentity", "userIdentity"), ("resources", "resources"), ("tlsdetails", "tlsDetails")):
+        target = SCHEMA.field(name).type
+        column[name] = _renamed(pa.array([r.get(key) for r in records], _camel_case(target)), target)
+    column["event_time"] = _to_array([r.get("eventTime") for r in records], SCHEMA.field("event_time"))
+    column["readonly"] = pa.array([_flag(r.get("readOnly")) for r in records], pa.bool_())
+    column["managementevent"] = pa.array([_flag(r.get("managementEvent")) for r in records], pa.bool_())
+    params = [p if isinstance(p := r.get("requestParameters"), dict) else {} for r in records]
+    column["bucket_name"] = pa.array([p.get("bucketName") for p in params], pa.string())
+    column["object_key"] = pa.array([p.get("key") for p in params], pa.string())
+    identity = column["useridentity"]
+    column["user_arn"] = pc.struct_field(identity, "arn")
+    column["account_id"] = pc.coalesce(pc.struct_field(identity, "accountid"), column["recipientaccountid"])
+    column["log_file"] = pa.array([log_file], pa.string()).take(pa.array([0] * len(records), pa.int32()))
+    return pa.Table.from_arrays([column[f.name] for f in SCHEMA], schema=SCHEMA)
+
+
+def _json_text(value: object) -> bytes | None:
+    return None if value is None else orjson.dumps(value)
+
+
+# CloudTrail's own key names for the nested columns, in the order of the lower-case table columns.
+_CAMEL = {"principalid": "principalId", "accountid": "accountId", "invokedby": "invokedBy",
+          "accesskeyid": "accessKeyId", "username": "userName", "sessioncontext": "sessionContext",
+          "mfaauthenticated": "mfaAuthenticated", "creationdate": "creationDate", "sessionissuer": "sessionIssuer",
+          "arn": "arn", "tlsversion": "tlsVersion", "ciphersuite": "cipherSuite",
+          "clientprovidedhostheader": "clientProvidedHostHeader"}
+
+
+def _camel_case(target: pa.DataType, in_resources: bool = False) -> pa.DataType:
+    if pa.types.is_list(target):
+        return pa.list_(_camel_case(target.value_type, in_resources=True))
+    if pa.types.is_struct(target):
+        names = [("ARN" if in_resources and f.name == "arn" else _CAMEL.get(f.name, f.name)) for f in target]
+        return pa.struct([pa.field(n, _camel_case(f.type, in_resources)) for n, f in zip(names, target, strict=True)])
+    return target
+
+
+def _renamed(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """The same values under the lower-case field names of `target`."""
+    if pa.types.is_list(target):
+        values = _renamed(array.values, target.value_type)
+        return pa.ListArray.from_arrays(array.offsets, values, type=target, mask=array.is_null())
+    if pa.types.is_struct(target):
+        children = [_renamed(array.field(i), f.type) for i, f in enumerate(target)]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=array.is_null())
+    return array
 
 
 def _to_array(values: list, field: pa.Field) -> pa.Array:
