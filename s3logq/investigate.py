@@ -178,15 +178,15 @@ class Notifier:
                  on_warning: Callable[[str], None] | None = None) -> None:
         check_targets(list(targets))
         self.targets, self.aws, self.on_warning = list(targets), aws, on_warning
-        self.about = {"analyses": analyses, "buckets": buckets, "parameters": parameters}
+        self.analyses, self.buckets, self.parameters = analyses, buckets, parameters
         self.clock = time.perf_counter()
 
     def start(self) -> None:
         self.clock = time.perf_counter()
-        self.send(NotifyEvent("start", **self.about))
+        self.send(self.event("start"))
 
     def finish(self, results: list[AnalysisResult], notes: tuple[str, ...] = ()) -> None:
-        self.send(NotifyEvent("finish", **self.about, results=tuple(results), seconds=self.seconds(), notes=notes))
+        self.send(self.event("finish", results=tuple(results), seconds=self.seconds(), notes=notes))
 
     @contextmanager
     def on_failure(self) -> Iterator[None]:
@@ -194,8 +194,12 @@ class Notifier:
         try:
             yield
         except Exception as error:
-            self.send(NotifyEvent("failure", **self.about, seconds=self.seconds(), error=_one_line(error)))
+            self.send(self.event("failure", seconds=self.seconds(), error=_one_line(error)))
             raise
+
+    def event(self, kind: str, results: tuple[AnalysisResult, ...] = (), seconds: float | None = None,
+              error: str | None = None, notes: tuple[str, ...] = ()) -> NotifyEvent:
+        return NotifyEvent(kind, self.analyses, self.buckets, self.parameters, results, seconds, error, notes)
 
     def seconds(self) -> float:
         return time.perf_counter() - self.clock

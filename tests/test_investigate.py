@@ -91,3 +91,13 @@ def test_folder_targets_name_one_file_per_analysis(tmp_path):
         "s3://audit/run/deletions.json", "s3://audit/run/object-access-access.json",
         "s3://audit/run/object-access-cloudtrail.json"]
     assert result_targets(analyses[:1], str(tmp_path), None) == [f"{tmp_path}/deletions.csv"]
+
+
+def test_report_hook_writes_the_html_report(s3, tmp_path):
+    pytest.importorskip("s3logq.report")
+    job = Investigation(logs=("s3://logs/simple/",), analyses=("top-requesters",), since=SINCE,
+                        until=datetime(2024, 3, 2, tzinfo=UTC), report=str(tmp_path / "report.html"),
+                        aws=AwsOptions(endpoint_url=s3.endpoint_url))
+    outcome = investigate(Lake(tmp_path / "lake"), job)
+    assert outcome.report_location == str(tmp_path / "report.html")
+    assert (tmp_path / "report.html").read_text().lstrip().lower().startswith("<!doctype html")

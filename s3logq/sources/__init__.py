@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
 class SourceError(Exception):
@@ -39,7 +40,7 @@ class DateRange:
 
 
 def list_sources(specs: list[str], days: DateRange | None = None, buckets: tuple[str, ...] = (),
-                 **s3_options: object) -> Iterator[SourceFile]:
+                 **s3_options: Any) -> Iterator[SourceFile]:
     """Every log file under the given paths, globs or s3:// prefixes."""
     for spec in specs:
         if spec.startswith("s3://"):
