@@ -13,11 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 
 from s3logq.formats import ACCESS, UnreadableFile, decompress, detect_type, name_date
-from s3logq.formats.access_log import Reject, split_access_log
+from s3logq.formats.access_log import Reject, parse_access_log
 from s3logq.formats.cloudtrail import NotCloudTrail, parse_cloudtrail
 from s3logq.lake import IngestedSource, Lake
 from s3logq.sources import SourceFile
 from s3logq.writer import PartWriter
+
+# mimalloc (Arrow's default here) hands memory back to the OS so eagerly that ingest spent a third of its
+# time in the kernel; jemalloc keeps it for the next file.
+if "jemalloc" in pa.supported_memory_backends():
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 # Logs are delivered after the requests they hold, at best effort: a file named for a later day can
 # still hold requests of the range, so files up to this long after `until` are read.
@@ -106,7 +111,7 @@ def parse_source(source: SourceFile, log_type: str = "auto") -> ParsedFile:
             raise UnreadableFile(f"is a {detected} log, not {log_type} (--type {log_type})")
         parsed.log_type = detected
         if detected == ACCESS:
-            parsed.table, parsed.rejects = split_access_log(data, source.uri)
+            parsed.table, parsed.rejects = parse_access_log(data, source.uri)
         else:
             result = parse_cloudtrail(data, source.uri)
             parsed.table, parsed.skipped_reason = result.table, result.skipped_reason
@@ -149,7 +154,7 @@ def _take(parsed: ParsedFile, writer: PartWriter, ingested: list[IngestedSource]
     report.files_read += 1
     if parsed.skipped_reason:
         report.files_skipped[parsed.skipped_reason] = report.files_skipped.get(parsed.skipped_reason, 0) + 1
-    writer.add(parsed.log_type or ACCESS, parsed.table, parsed.rejects, parsed.source.uri)
+    writer.add(parsed.log_type or ACCESS, parsed.table, parsed.rejects)
     report.rejected_lines += len(parsed.rejects)
     source = parsed.source
     ingested.append(IngestedSource(source.uri, source.size, source.version, parsed.log_type or ACCESS,

@@ -1,34 +1,39 @@
-"""Write parsed rows as Parquet parts of the lake, one file per table, day and flush."""
+"""Write typed rows as Parquet parts of the lake: one file per table, day and flush."""
 
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from s3logq.formats import ACCESS
-from s3logq.formats.access_log import TYPED_SELECT, Reject
+from s3logq.formats.access_log import Reject, type_access_rows
 from s3logq.lake import Lake, Part, iso_utc
 
-FLUSH_ROWS = 1_000_000  # rows held in memory before they are written out
-_PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880"
+FLUSH_ROWS = 150_000  # rows gathered before a batch is typed and written (on the writer thread)
 REJECTS_SCHEMA = pa.schema([("log_file", pa.string()), ("log_line", pa.int32()), ("reason", pa.string()),
                             ("raw_line", pa.string())])
+TIME_COLUMN = {"access_log": "request_time", "cloudtrail": "event_time"}
+# Columns with few distinct values get Parquet dictionaries; IDs and times would only pay for them.
+_DICTIONARY_COLUMNS = ["bucketowner", "bucket_name", "requester", "operation", "errorcode", "sigv", "ciphersuite",
+                       "authtype", "endpoint", "tlsversion", "accesspointarn", "aclrequired", "source_region",
+                       "http_method", "log_file", "remoteip", "useragent", "referrer", "eventversion",
+                       "eventsource", "eventname", "awsregion", "sourceipaddress", "eventtype", "eventcategory",
+                       "recipientaccountid", "account_id", "user_arn", "errormessage", "vpcendpointid"]
 
 
 class PartWriter:
-    """Collects parsed tables, keeps the rows in [since, until) of the wanted buckets, writes parts."""
+    """Collects typed tables, keeps the rows in [since, until) of the wanted buckets, writes parts."""
 
     def __init__(self, lake: Lake, ingest_id: str, since: datetime | None, until: datetime | None,
                  buckets: tuple[str, ...]) -> None:
         self.lake, self.ingest_id = lake, ingest_id
-        self.params = {"since": since, "until": until, "buckets": list(buckets) or None}
-        self.connection = duckdb.connect()
-        self._run("SET TimeZone = 'UTC'")
+        self.since, self.until, self.buckets = since, until, list(buckets)
         self.pending: dict[str, list[pa.Table]] = {"access_log": [], "cloudtrail": []}
         self.pending_rows = 0
         self.rejects: list[Reject] = []
@@ -37,100 +42,103 @@ class PartWriter:
         self.rows_by_table: Counter[str] = Counter()
         self.rows_outside_range = 0
         self.duplicates_dropped = 0
-        self.flushes = 0
+        # One writer thread: batches are written while the next files are parsed, in order, one at a time.
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3logq-writer")
+        self.writes: list[Future[None]] = []
 
-    def add(self, log_type: str, table: pa.Table | None, rejects: list[Reject], log_file: str) -> None:
-        """Queue one file's rows (raw access-log columns or typed CloudTrail rows) and rejected lines."""
+    def add(self, log_type: str, table: pa.Table | None, rejects: list[Reject]) -> None:
+        """Queue one file's rows (raw access-log columns or typed CloudTrail rows) and its rejected lines."""
         self.rejects.extend(rejects)
         if table is None or table.num_rows == 0:
             return
-        if log_type == ACCESS:
-            table = table.append_column("log_file", _repeat(log_file, table.num_rows))
         self.pending["access_log" if log_type == ACCESS else "cloudtrail"].append(table)
         self.pending_rows += table.num_rows
         if self.pending_rows >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the pending rows to the writer thread."""
         for table_name, tables in self.pending.items():
             if tables:
-                # One contiguous batch: DuckDB scans thousands of small Arrow chunks far more slowly.
-                self._write(table_name, pa.concat_tables(tables).combine_chunks())
-                tables.clear()
+                self.writes.append(self.thread.submit(self._write, table_name, pa.concat_tables(tables)))
+                self.pending[table_name] = []
         self.pending_rows = 0
 
     def finish(self) -> list[Part]:
         """Write whatever is pending and the rejected lines; return every part written."""
         self.flush()
+        try:
+            for write in self.writes:
+                write.result()  # re-raises a failed write here, before anything is committed
+        finally:
+            self.thread.shutdown()
         if self.rejects:
             self._write_rejects()
-        self.connection.close()
         return self.parts
 
     def _write(self, table_name: str, batch: pa.Table) -> None:
         """Type, filter and deduplicate one batch, then write it as one part per day."""
-        self.connection.register("raw", batch)
-        time_column = _TIME_COLUMN[table_name]
-        base = TYPED_SELECT if table_name == "access_log" else "SELECT * FROM raw"
-        params = dict(self.params)
+        time_column = TIME_COLUMN[table_name]
+        if table_name == "access_log":
+            batch = type_access_rows(batch)
+        kept = batch.filter(self._keep_mask(table_name, batch))
+        in_range = kept.num_rows
         if table_name == "cloudtrail":
-            self.connection.register("known_events", self._known_event_ids())
-        select = (f"SELECT *, strftime({time_column}, '%Y-%m-%d') AS day FROM ({base}) "
-                  f"WHERE {_range_filter(time_column)}{_bucket_filter(table_name)}{_DEDUPE[table_name]}")
-        per_file_day = self.connection.execute(
-            f"SELECT log_file, day, count(*), min({time_column}), max({time_column}) FROM ({select}) GROUP BY ALL",
-            params).fetchall()
-        (self.lake.root / table_name).mkdir(parents=True, exist_ok=True)
-        files = self.connection.execute(
-            f"COPY ({select}) TO '{_quote(self.lake.root / table_name)}' ({_PARQUET}, PARTITION_BY (day), "
-            f"FILENAME_PATTERN '{self.ingest_id}-{self.flushes}-{{i}}', OVERWRITE_OR_IGNORE, RETURN_FILES)",
-            params).fetchall()[0][1]
-        self.flushes += 1
-        self._record_parts(table_name, files, per_file_day)
-        stored = sum(rows for _, _, rows, _, _ in per_file_day)
-        in_range = stored
-        if table_name == "cloudtrail":
-            in_range = self.connection.execute(
-                f"SELECT count(*) FROM raw WHERE {_range_filter(time_column)}{_bucket_filter(table_name)}",
-                self.params).fetchall()[0][0]
-        self.connection.unregister("raw")
-        self.duplicates_dropped += in_range - stored
+            kept = self._without_duplicate_events(kept)
         self.rows_outside_range += batch.num_rows - in_range
-        self.rows_by_table[table_name] += stored
-        for log_file, _, rows, _, _ in per_file_day:
-            self.rows_by_file[log_file] += rows
+        self.duplicates_dropped += in_range - kept.num_rows
+        self.rows_by_table[table_name] += kept.num_rows
+        counts = kept.group_by("log_file").aggregate([("log_file", "count")])
+        self.rows_by_file.update(dict(zip(counts.column("log_file").to_pylist(),
+                                          counts.column("log_file_count").to_pylist(), strict=True)))
+        days = pc.strftime(kept.column(time_column), format="%Y-%m-%d")
+        for day in pc.unique(days).to_pylist():
+            self._write_day(table_name, day, kept.filter(pc.equal(days, day)))
 
-    def _record_parts(self, table_name: str, files: list[str], per_file_day: list[tuple]) -> None:
-        if not files:  # every row was a duplicate or out of range: COPY wrote nothing
-            return
-        days: dict[str, list] = {}
-        for _, day, rows, first, last in per_file_day:
-            entry = days.setdefault(day, [0, first, last])
-            entry[0] += rows
-            entry[1], entry[2] = min(entry[1], first), max(entry[2], last)
-        rows_in = dict(self.connection.execute(
-            "SELECT file_name, num_rows FROM parquet_file_metadata($files)", {"files": files}).fetchall())
-        for file in files:
-            path = Path(file)
-            day = path.parent.name.removeprefix("day=")
-            _, first, last = days[day]
-            self.parts.append(Part(str(path.relative_to(self.lake.root)), table_name, day, rows_in[file],
-                                   _iso(first), _iso(last), path.stat().st_size))
+    def _keep_mask(self, table_name: str, batch: pa.Table) -> pa.Array:
+        moment = batch.column(TIME_COLUMN[table_name])
+        keep = pc.is_valid(moment)
+        if self.since is not None:
+            keep = pc.and_(keep, pc.greater_equal(moment, pa.scalar(self.since, moment.type)))
+        if self.until is not None:
+            keep = pc.and_(keep, pc.less(moment, pa.scalar(self.until, moment.type)))
+        if self.buckets:
+            bucket = batch.column("bucket_name")
+            wanted = pc.is_in(bucket, value_set=pa.array(self.buckets, pa.string()))
+            if table_name == "cloudtrail":  # account-level S3 events (no bucket) matter for every bucket
+                account_level = pc.and_(pc.is_null(bucket), pc.equal(batch.column("eventsource"), "s3.amazonaws.com"))
+                wanted = pc.or_(wanted, account_level)
+            keep = pc.and_(keep, wanted)
+        return pc.fill_null(keep, False)
 
-    def _known_event_ids(self) -> pa.Table:
-        """Event IDs already in the lake on the days this batch covers (CloudTrail can deliver twice)."""
-        days = {d for (d,) in self.connection.execute(
-            "SELECT DISTINCT strftime(event_time, '%Y-%m-%d') FROM raw WHERE event_time IS NOT NULL").fetchall()}
+    def _write_day(self, table_name: str, day: str, rows: pa.Table) -> None:
+        path = self.lake.part_path(table_name, day, self.ingest_id, len(self.parts))
+        dictionary = [name for name in rows.column_names if name in _DICTIONARY_COLUMNS]
+        pq.write_table(rows, path, compression="zstd", compression_level=1, use_dictionary=dictionary,
+                       row_group_size=122_880)
+        first, last = pc.min_max(rows.column(TIME_COLUMN[table_name])).values()
+        self.parts.append(Part(str(path.relative_to(self.lake.root)), table_name, day, rows.num_rows,
+                               iso_utc(first.as_py()), iso_utc(last.as_py()), path.stat().st_size))
+
+    def _without_duplicate_events(self, events: pa.Table) -> pa.Table:
+        """CloudTrail can deliver an event twice: keep its first copy, and none already in the lake."""
+        numbered = events.append_column("_row", pa.array(np.arange(events.num_rows)))
+        first = numbered.group_by("eventid", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+        keep = pc.or_(pc.is_in(numbered.column("_row"), value_set=first), pc.is_null(events.column("eventid")))
+        known = self._known_event_ids(events)
+        if len(known):
+            keep = pc.and_(keep, pc.invert(pc.fill_null(pc.is_in(events.column("eventid"), value_set=known), False)))
+        return events.filter(keep)
+
+    def _known_event_ids(self, events: pa.Table) -> pa.Array:
+        """Event IDs already in the lake on the days this batch covers."""
+        days = set(pc.unique(pc.strftime(events.column("event_time"), format="%Y-%m-%d")).to_pylist())
         files = [str(self.lake.root / p.path) for p in self.lake.parts("cloudtrail") + self.parts
                  if p.table_name == "cloudtrail" and p.day in days]
         if not files:
-            return pa.table({"eventid": pa.array([], pa.string())})
-        return self.connection.sql("SELECT DISTINCT eventid FROM read_parquet($files) WHERE eventid IS NOT NULL",
-                                   params={"files": files}).to_arrow_table()
-
-    def _run(self, sql: str, params: dict | None = None) -> None:
-        """Run a statement to completion (DuckDB keeps a result open until it is fetched)."""
-        self.connection.execute(sql, params).fetchall()
+            return pa.array([], pa.string())
+        return pc.unique(pa.concat_arrays([pq.read_table(f, columns=["eventid"]).column("eventid").combine_chunks()
+                                           for f in files]))
 
     def _write_rejects(self) -> None:
         table = pa.table({
@@ -138,42 +146,6 @@ class PartWriter:
             "reason": [r.reason for r in self.rejects], "raw_line": [r.raw_line for r in self.rejects],
         }, schema=REJECTS_SCHEMA)  # fmt: skip
         path = self.lake.part_path("rejects", None, self.ingest_id, len(self.parts))
-        self.connection.register("rejected", table)
-        self._run(f"COPY rejected TO '{_quote(path)}' ({_PARQUET})")
+        pq.write_table(table, path, compression="zstd")
         self.parts.append(Part(str(path.relative_to(self.lake.root)), "rejects", None, table.num_rows,
                                None, None, path.stat().st_size))
-
-
-_TIME_COLUMN = {"access_log": "request_time", "cloudtrail": "event_time"}
-# CloudTrail can deliver an event twice: keep the first copy in a batch, and none already in the lake.
-_DEDUPE = {
-    "access_log": "",
-    "cloudtrail": (" AND (eventid IS NULL OR eventid NOT IN (SELECT eventid FROM known_events))"
-                   " QUALIFY eventid IS NULL OR row_number() OVER (PARTITION BY eventid ORDER BY log_file) = 1"),
-}
-
-
-def _range_filter(time_column: str) -> str:
-    return (f"({time_column} IS NOT NULL"
-            f" AND ($since IS NULL OR {time_column} >= $since) AND ($until IS NULL OR {time_column} < $until))")
-
-
-def _bucket_filter(table_name: str) -> str:
-    if table_name == "access_log":
-        return " AND ($buckets IS NULL OR list_contains($buckets, bucket_name))"
-    # Account-level S3 events (no bucket) matter for every bucket: keep them.
-    return (" AND ($buckets IS NULL OR list_contains($buckets, bucket_name)"
-            " OR (bucket_name IS NULL AND eventsource = 's3.amazonaws.com'))")
-
-
-def _quote(path: object) -> str:
-    return str(path).replace("'", "''")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return iso_utc(moment) if moment is not None else None
-
-
-def _repeat(value: str, count: int) -> pa.Array:
-    """One value `count` times (plain strings: DuckDB reads many small Arrow dictionaries slowly)."""
-    return pa.array([value], pa.string()).take(np.zeros(count, dtype=np.int32))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from s3logq.formats.access_log import split_access_log, type_access_rows
+from s3logq.formats.access_log import parse_access_log, type_access_rows
 
 OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
 HOST_ID = "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234="
@@ -21,8 +21,8 @@ AWS_EXAMPLE = (
 
 
 def parse(text: str, name: str = "/logs/2019-02-06-00-00-00-EXAMPLE") -> tuple[list[dict], list]:
-    raw, rejects = split_access_log(text.encode(), name)
-    rows = sorted(type_access_rows(raw, name).to_pylist(), key=lambda r: r["log_line"])
+    raw, rejects = parse_access_log(text.encode(), name)
+    rows = sorted(type_access_rows(raw).to_pylist(), key=lambda r: r["log_line"])
     return rows, rejects
 
 
@@ -150,3 +150,9 @@ def test_a_line_cut_inside_a_quoted_field_is_rejected_without_merging_or_shiftin
                                      line(key="c")]) + "\n")
     assert [(r["log_line"], r["key"]) for r in rows] == [(1, "a"), (3, "b"), (5, "c")]
     assert [(r.log_line, r.raw_line) for r in rejects] == [(2, cut), (4, "GARBAGE ### not a log line")]
+
+
+def test_a_time_that_does_not_exist_is_rejected_not_stored_as_null() -> None:
+    rows, rejects = parse(line().replace("01/Mar/2024", "01/Foo/2024") + "\n" + line(key="ok") + "\n")
+    assert [r["key"] for r in rows] == ["ok"]
+    assert [(r.log_line, r.reason) for r in rejects] == [(1, "fields do not parse (status, sizes or times are not numbers)")]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3logq.demo import AccessRecord, format_access_line
-from s3logq.formats.access_log import split_access_log, type_access_rows
+from s3logq.formats.access_log import parse_access_log, type_access_rows
 
 token = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters='"\\'), min_size=2, max_size=12)
 free_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=0, max_size=40).filter(
@@ -55,9 +55,9 @@ def expected_row(record: AccessRecord) -> dict:
 @given(st.lists(records(), min_size=1, max_size=6))
 def test_generated_valid_lines_always_parse_back_to_their_record(batch: list[AccessRecord]) -> None:
     text = "\n".join(format_access_line(record) for record in batch) + "\n"
-    raw, rejects = split_access_log(text.encode(), "f")
+    raw, rejects = parse_access_log(text.encode(), "f")
     assert rejects == []
-    rows = sorted(type_access_rows(raw, "f").to_pylist(), key=lambda r: r["log_line"])
+    rows = sorted(type_access_rows(raw).to_pylist(), key=lambda r: r["log_line"])
     assert [r["log_line"] for r in rows] == list(range(1, len(batch) + 1))
     for row, record in zip(rows, batch, strict=True):
         assert {name: row[name] for name in FIELD_ORDER} == expected_row(record)

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 
 from s3logq.engines import QueryError
-from s3logq.formats.access_log import RAW_SCHEMA, TYPED_SELECT
+from s3logq.formats.access_log import ACCESS_SCHEMA
 from s3logq.formats.cloudtrail import SCHEMA as CLOUDTRAIL_SCHEMA
 from s3logq.lake import TABLES, Lake
 from s3logq.writer import REJECTS_SCHEMA
@@ -50,15 +50,8 @@ class DuckDBEngine:
 
 def empty_table(table_name: str) -> pa.Table:
     """A table's columns with no rows, for a lake that has none of it yet."""
-    if table_name == "cloudtrail":
-        return CLOUDTRAIL_SCHEMA.empty_table()
-    if table_name == "rejects":
-        return REJECTS_SCHEMA.empty_table()
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'").fetchall()
-    raw = RAW_SCHEMA.empty_table().append_column("log_file", pa.array([], pa.string()))
-    connection.register("raw", raw)
-    return _to_arrow(connection.sql(TYPED_SELECT))
+    schemas = {"access_log": ACCESS_SCHEMA, "cloudtrail": CLOUDTRAIL_SCHEMA, "rejects": REJECTS_SCHEMA}
+    return schemas[table_name].empty_table()
 
 
 def _to_arrow(relation: duckdb.DuckDBPyRelation | None) -> pa.Table:

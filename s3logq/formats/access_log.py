@@ -2,8 +2,8 @@
 
 Two stages. `split_access_log` turns a file's bytes into one string column per field, using Arrow's
 CSV tokenizer (space-delimited, `"` quoted, `\\` escaped) for speed, then checks every row it split and
-re-reads the rare row that fails with a careful per-line parser. `TYPED_SELECT` (DuckDB SQL) turns a
-batch of those string rows into typed columns; running it over many files at once keeps it fast.
+re-reads the rare row that fails with a careful per-line parser. `type_access_rows` turns those strings
+into typed columns with Arrow compute; both run per file, on worker threads, without the GIL.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +30,7 @@ MIN_FIELDS = 18  # the oldest documented lines end after the version ID (field 1
 MIN_TOKENS = MIN_FIELDS + 1
 RAW_SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS] + [("log_line", pa.int32())])
 
-_TIME_RE = r"^\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}$"
+_TIME_FORMAT = "[%d/%b/%Y:%H:%M:%S"
 _NUMERIC_FIELDS = ("bytessent", "objectsize", "totaltime", "turnaroundtime")
 
 
@@ -197,7 +199,8 @@ def _fit_columns(table: pa.Table) -> list[pa.Array]:
 def _valid_mask(columns: list[pa.Array]) -> pa.Array:
     """True where a split row has the shape of a real record (time, zone, status and numbers parse)."""
     by_name = dict(zip(FIELDS, columns, strict=True))
-    mask = pc.and_(pc.match_substring_regex(by_name["time_part"], _TIME_RE), pc.equal(by_name["tz_part"], "+0000]"))
+    parsed_time = pc.strptime(by_name["time_part"], format=_TIME_FORMAT, unit="s", error_is_null=True)
+    mask = pc.and_(pc.is_valid(parsed_time), pc.equal(by_name["tz_part"], "+0000]"))
     for name in ("httpstatus", *_NUMERIC_FIELDS):  # digits or '-' (other zones go the careful way)
         value = by_name[name]
         mask = pc.and_(mask, pc.or_(pc.ascii_is_decimal(value), pc.equal(value, "-")))
@@ -238,8 +241,17 @@ def parse_line(text: str) -> list[str | None] | None:
     for pattern in _LINE_PATTERNS:
         match = pattern.match(text)
         if match:
-            return _tokens_from_match(match.groups())
+            tokens = _tokens_from_match(match.groups())
+            return tokens if _time_parses(tokens[2], tokens[3]) else None
     return None
+
+
+def _time_parses(time_part: str | None, tz_part: str | None) -> bool:
+    try:
+        datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]")
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _tokens_from_match(groups: tuple) -> list[str | None]:
@@ -269,60 +281,81 @@ def _reject_reason(text: str) -> str:
     return "fields do not parse (status, sizes or times are not numbers)"
 
 
-# --- typing (DuckDB SQL over a batch of raw rows named `raw`) ----------------------------------------------
-def _nullable(column: str) -> str:
-    return f"nullif({column}, '-')"
+# --- typing: raw string columns -> the access_log table -----------------------------------------------------
+ACCESS_SCHEMA = pa.schema([
+    ("bucketowner", pa.string()), ("bucket_name", pa.string()), ("request_time", pa.timestamp("us", tz="UTC")),
+    ("remoteip", pa.string()), ("requester", pa.string()), ("requestid", pa.string()), ("operation", pa.string()),
+    ("key", pa.string()), ("request_uri", pa.string()), ("httpstatus", pa.int16()), ("errorcode", pa.string()),
+    ("bytessent", pa.int64()), ("objectsize", pa.int64()), ("totaltime", pa.int64()),
+    ("turnaroundtime", pa.int64()), ("referrer", pa.string()), ("useragent", pa.string()),
+    ("versionid", pa.string()), ("hostid", pa.string()), ("sigv", pa.string()), ("ciphersuite", pa.string()),
+    ("authtype", pa.string()), ("endpoint", pa.string()), ("tlsversion", pa.string()),
+    ("accesspointarn", pa.string()), ("aclrequired", pa.string()), ("source_region", pa.string()),
+    ("http_method", pa.string()), ("log_file", pa.string()), ("log_line", pa.int32()),
+])  # fmt: skip
+_NULL_TEXT = pa.scalar(None, pa.string())
 
 
-def _integer(column: str, sql_type: str = "BIGINT") -> str:
-    return f"TRY_CAST(nullif({column}, '-') AS {sql_type})"
+def parse_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
+    """One access-log file as checked raw rows (RAW_SCHEMA + log_file) and the lines that could not be read.
+
+    Typing (type_access_rows) is left to the writer, which runs it once per batch of many files.
+    """
+    raw, rejects = split_access_log(data, log_file)
+    files = pa.array([log_file], pa.string()).take(np.zeros(raw.num_rows, np.int32))
+    return raw.append_column("log_file", files), rejects
 
 
-TYPED_SELECT = f"""
-SELECT
-    {_nullable('bucketowner')} AS bucketowner,
-    bucket_name,
-    try_strptime(time_part || ' ' || tz_part, '[%d/%b/%Y:%H:%M:%S %z]') AS request_time,
-    {_nullable('remoteip')} AS remoteip,
-    {_nullable('requester')} AS requester,
-    {_nullable('requestid')} AS requestid,
-    operation,
-    url_decode({_nullable('key')}) AS key,
-    {_nullable('request_uri')} AS request_uri,
-    {_integer('httpstatus', 'SMALLINT')} AS httpstatus,
-    {_nullable('errorcode')} AS errorcode,
-    {_integer('bytessent')} AS bytessent,
-    {_integer('objectsize')} AS objectsize,
-    {_integer('totaltime')} AS totaltime,
-    {_integer('turnaroundtime')} AS turnaroundtime,
-    {_nullable('referrer')} AS referrer,
-    {_nullable('useragent')} AS useragent,
-    {_nullable('versionid')} AS versionid,
-    {_nullable('hostid')} AS hostid,
-    {_nullable('sigv')} AS sigv,
-    {_nullable('ciphersuite')} AS ciphersuite,
-    {_nullable('authtype')} AS authtype,
-    {_nullable('endpoint')} AS endpoint,
-    {_nullable('tlsversion')} AS tlsversion,
-    {_nullable('accesspointarn')} AS accesspointarn,
-    {_nullable('aclrequired')} AS aclrequired,
-    {_nullable('source_region')} AS source_region,
-    CASE WHEN request_uri LIKE '% %' THEN split_part(request_uri, ' ', 1) END AS http_method,
-    log_file,
-    log_line
-FROM raw
-"""
+def type_access_rows(raw: pa.Table) -> pa.Table:
+    """Typed access_log rows of raw columns (with log_file): '-' is NULL, numbers are integers, keys decoded."""
+    text = {name: _dash_to_null(raw.column(name).combine_chunks()) for name in FIELDS}
+    columns = dict(text)
+    columns["request_time"] = _request_time(raw.column("time_part").combine_chunks(),
+                                            raw.column("tz_part").combine_chunks())
+    for name in ("bytessent", "objectsize", "totaltime", "turnaroundtime"):
+        columns[name] = text[name].cast(pa.int64())
+    columns["httpstatus"] = text["httpstatus"].cast(pa.int16())
+    columns["key"] = _url_decoded(text["key"])
+    uri = text["request_uri"]
+    method = pc.list_element(pc.split_pattern(pc.fill_null(uri, ""), " ", max_splits=1), 0)
+    columns["http_method"] = pc.if_else(pc.fill_null(pc.match_substring(uri, " "), False), method, _NULL_TEXT)
+    columns["log_file"] = raw.column("log_file").combine_chunks()
+    columns["log_line"] = raw.column("log_line").combine_chunks()
+    return pa.Table.from_arrays([columns[field.name] for field in ACCESS_SCHEMA], schema=ACCESS_SCHEMA)
 
 
-def type_access_rows(raw: pa.Table, log_file: str) -> pa.Table:
-    """Typed access_log rows of one file's raw columns (the writer does the same over whole batches)."""
-    import duckdb
+def _dash_to_null(column: pa.Array) -> pa.Array:
+    """'-' as NULL, sharing the string data (only a validity bitmap is made: no copy of the text)."""
+    dash = pc.equal(column, "-")
+    if column.null_count or column.offset or not pc.any(dash).as_py():
+        return pc.if_else(dash, _NULL_TEXT, column) if column.null_count or column.offset else column
+    validity = pc.invert(dash).buffers()[1]
+    _, offsets, data = column.buffers()
+    return pa.StringArray.from_buffers(len(column), offsets, data, validity)
 
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'").fetchall()
-        files = pa.DictionaryArray.from_arrays(pa.array(np.zeros(raw.num_rows, np.int32)), pa.array([log_file]))
-        connection.register("raw", raw.append_column("log_file", files))
-        return connection.sql(TYPED_SELECT).to_arrow_table()
-    finally:
-        connection.close()
+
+def _request_time(time_part: pa.Array, tz_part: pa.Array) -> pa.Array:
+    """`[06/Feb/2019:00:00:38` + `+0000]` -> UTC timestamp; NULL where it does not parse."""
+    local = pc.strptime(time_part, format=_TIME_FORMAT, unit="s", error_is_null=True)
+    utc = local.cast(pa.int64())
+    other_zone = pc.fill_null(pc.not_equal(tz_part, "+0000]"), False)
+    if pc.any(other_zone).as_py():  # S3 writes +0000; anything else is shifted to UTC here
+        offsets = pa.array([_zone_seconds(z) for z in tz_part.to_pylist()], pa.int64())
+        utc = pc.subtract(utc, offsets)
+    return utc.cast(pa.timestamp("s", tz="UTC")).cast(pa.timestamp("us", tz="UTC"))
+
+
+def _zone_seconds(zone: str | None) -> int:
+    if not zone or not re.match(r"^[+-]\d{4}\]$", zone):
+        return 0
+    sign = -1 if zone[0] == "-" else 1
+    return sign * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
+
+
+def _url_decoded(keys: pa.Array) -> pa.Array:
+    """Percent-decoded keys (what a user types); only keys holding a '%' are touched."""
+    encoded = pc.fill_null(pc.match_substring(keys, "%"), False)
+    if not pc.any(encoded).as_py():
+        return keys
+    decoded = [unquote(k, errors="replace") for k in keys.filter(encoded).to_pylist()]
+    return pc.replace_with_mask(keys, encoded, pa.array(decoded, pa.string()))
