@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from s3logq.formats import ACCESS, UnreadableFile, decompress, detect_type, name_date
-from s3logq.formats.access_log import Reject, parse_access_log
+from s3logq.formats import ACCESS, CLOUDTRAIL, UnreadableFile, decompress, detect_type, name_date
+from s3logq.formats.access_log import Reject, parse_access_logs
 from s3logq.formats.cloudtrail import NotCloudTrail, parse_cloudtrail
 from s3logq.lake import IngestedSource, Lake
 from s3logq.sources import SourceFile
@@ -27,6 +28,9 @@ if "jemalloc" in pa.supported_memory_backends():
 # Logs are delivered after the requests they hold, at best effort: a file named for a later day can
 # still hold requests of the range, so files up to this long after `until` are read.
 LATE_DELIVERY_MARGIN = timedelta(days=1)
+# Files read and tokenized together: small log files cost one parse, not one each.
+CHUNK_BYTES = 2_000_000
+CHUNK_FILES = 64
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,21 @@ class IngestOptions:
 
 @dataclass
 class ParsedFile:
-    """What reading one source file gave: rows (raw for access logs, typed for CloudTrail) or a failure."""
+    """What reading one source file gave: its type, or why it holds no rows, or a failure."""
 
     source: SourceFile
     log_type: str | None = None
-    table: pa.Table | None = None
-    rejects: list[Reject] = field(default_factory=list)
     skipped_reason: str | None = None
     error: str | None = None
     bytes_read: int = 0
+
+
+@dataclass
+class ParsedChunk:
+    """A few files read together: each file's outcome, and their rows as (log type, table, rejects)."""
+
+    files: list[ParsedFile] = field(default_factory=list)
+    tables: list[tuple[str, pa.Table, list[Reject]]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,29 +109,57 @@ def _may_hold_range(day: date | None, first_day: date | None, last_day: date | N
     return not ((first_day and day < first_day) or (last_day and day > last_day))
 
 
-def parse_source(source: SourceFile, log_type: str = "auto") -> ParsedFile:
-    """Read, decompress, detect and parse one file; every failure becomes a one-line `error`."""
+def read_source(source: SourceFile, log_type: str = "auto") -> tuple[ParsedFile, bytes]:
+    """Read, decompress and detect one file; a failure becomes the file's one-line `error`."""
     parsed = ParsedFile(source)
+    data = b""
     try:
         data = source.read()
         parsed.bytes_read = len(data)
         data = decompress(data, source.uri)
-        detected = detect_type(data, source.uri)
-        if log_type != "auto" and detected != log_type:
-            raise UnreadableFile(f"is a {detected} log, not {log_type} (--type {log_type})")
-        parsed.log_type = detected
-        if detected == ACCESS:
-            parsed.table, parsed.rejects = parse_access_log(data, source.uri)
-        else:
-            result = parse_cloudtrail(data, source.uri)
-            parsed.table, parsed.skipped_reason = result.table, result.skipped_reason
-    except (UnreadableFile, NotCloudTrail) as error:
+        parsed.log_type = detect_type(data, source.uri)
+        if log_type != "auto" and parsed.log_type != log_type:
+            raise UnreadableFile(f"is a {parsed.log_type} log, not {log_type} (--type {log_type})")
+    except UnreadableFile as error:
         parsed.error = str(error)
     except OSError as error:
         parsed.error = f"cannot read: {error.strerror or error}"
     except Exception as error:  # noqa: BLE001 - one bad file must never stop the others
         parsed.error = f"{type(error).__name__}: {error}"
-    return parsed
+    return parsed, data
+
+
+def parse_chunk(sources: list[SourceFile], log_type: str = "auto") -> ParsedChunk:
+    """Read and parse a few files; their access-log lines are tokenized together, in one pass."""
+    chunk = ParsedChunk()
+    access: list[tuple[bytes, str]] = []
+    for source in sources:
+        parsed, data = read_source(source, log_type)
+        chunk.files.append(parsed)
+        if parsed.error is None and parsed.log_type == ACCESS:
+            access.append((data, source.uri))
+        elif parsed.error is None:
+            _parse_cloudtrail_file(parsed, data, chunk)
+    if access:
+        try:
+            chunk.tables.append((ACCESS, *parse_access_logs(access)))
+        except Exception as error:  # noqa: BLE001 - a parser bug must be reported, not lose the other files
+            for parsed in chunk.files:
+                if parsed.log_type == ACCESS and parsed.error is None:
+                    parsed.error = f"{type(error).__name__}: {error}"
+    return chunk
+
+
+def _parse_cloudtrail_file(parsed: ParsedFile, data: bytes, chunk: ParsedChunk) -> None:
+    try:
+        result = parse_cloudtrail(data, parsed.source.uri)
+    except NotCloudTrail as error:
+        parsed.error = str(error)
+    except Exception as error:  # noqa: BLE001
+        parsed.error = f"{type(error).__name__}: {error}"
+    else:
+        parsed.skipped_reason = result.skipped_reason
+        chunk.tables.append((CLOUDTRAIL, result.table, []))
 
 
 def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = IngestOptions(),
@@ -134,10 +172,15 @@ def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = I
         writer = PartWriter(lake, report.ingest_id, options.since, options.until, options.buckets)
         ingested: list[IngestedSource] = []
         selected = select_sources(sources, lake, options, report)
-        for parsed in _parse_all(selected, options):
-            _take(parsed, writer, ingested, report)
-            if on_file:
-                on_file(parsed)
+        for chunk in _parse_all(selected, options):
+            for log_type, table, rejects in chunk.tables:
+                writer.add(log_type, table, rejects)
+                report.rejected_lines += len(rejects)
+            rejected = Counter(r.log_file for _, _, rejects in chunk.tables for r in rejects)
+            for parsed in chunk.files:
+                _take(parsed, rejected[parsed.source.uri], ingested, report)
+                if on_file:
+                    on_file(parsed)
         parts = writer.finish()
         _count_rows(ingested, writer, report)
         lake.commit(report.ingest_id, started, parts, ingested, len(report.failures))
@@ -145,8 +188,7 @@ def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = I
     return report
 
 
-def _take(parsed: ParsedFile, writer: PartWriter, ingested: list[IngestedSource],
-          report: IngestReport) -> None:
+def _take(parsed: ParsedFile, rejected: int, ingested: list[IngestedSource], report: IngestReport) -> None:
     report.bytes_read += parsed.bytes_read
     if parsed.error is not None:
         report.failures.append((parsed.source.uri, parsed.error))
@@ -154,11 +196,9 @@ def _take(parsed: ParsedFile, writer: PartWriter, ingested: list[IngestedSource]
     report.files_read += 1
     if parsed.skipped_reason:
         report.files_skipped[parsed.skipped_reason] = report.files_skipped.get(parsed.skipped_reason, 0) + 1
-    writer.add(parsed.log_type or ACCESS, parsed.table, parsed.rejects)
-    report.rejected_lines += len(parsed.rejects)
     source = parsed.source
     ingested.append(IngestedSource(source.uri, source.size, source.version, parsed.log_type or ACCESS,
-                                   0, len(parsed.rejects), parsed.skipped_reason))
+                                   0, rejected, parsed.skipped_reason))
 
 
 def _count_rows(ingested: list[IngestedSource], writer: PartWriter, report: IngestReport) -> None:
@@ -170,17 +210,31 @@ def _count_rows(ingested: list[IngestedSource], writer: PartWriter, report: Inge
     report.duplicates_dropped = writer.duplicates_dropped
 
 
-def _parse_all(sources: Iterable[SourceFile], options: IngestOptions) -> Iterator[ParsedFile]:
-    """parse_source over the sources on a thread pool, in order, with a bounded number in flight."""
-    window = max(2, options.workers * 4)
+def _parse_all(sources: Iterable[SourceFile], options: IngestOptions) -> Iterator[ParsedChunk]:
+    """parse_chunk over the sources on a thread pool, in order, with a bounded number in flight."""
+    window = max(2, options.workers * 3)
     with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        pending: list[Future[ParsedFile]] = []
-        for source in sources:
-            pending.append(pool.submit(parse_source, source, options.log_type))
+        pending: list[Future[ParsedChunk]] = []
+        for chunk in _chunks(sources):
+            pending.append(pool.submit(parse_chunk, chunk, options.log_type))
             if len(pending) >= window:
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
+
+
+def _chunks(sources: Iterable[SourceFile]) -> Iterator[list[SourceFile]]:
+    """Consecutive sources grouped up to CHUNK_BYTES (stored size) or CHUNK_FILES files."""
+    chunk: list[SourceFile] = []
+    size = 0
+    for source in sources:
+        chunk.append(source)
+        size += source.size
+        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 class _exclusive:

@@ -297,13 +297,30 @@ _NULL_TEXT = pa.scalar(None, pa.string())
 
 
 def parse_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
-    """One access-log file as checked raw rows (RAW_SCHEMA + log_file) and the lines that could not be read.
+    """One access-log file as checked raw rows (RAW_SCHEMA + log_file) and the lines that could not be read."""
+    return parse_access_logs([(data, log_file)])
 
-    Typing (type_access_rows) is left to the writer, which runs it once per batch of many files.
+
+def parse_access_logs(files: list[tuple[bytes, str]]) -> tuple[pa.Table, list[Reject]]:
+    """Several access-log files read as one text (small files cost one read, not one each).
+
+    Rows keep the file and line they came from. Typing (type_access_rows) is left to the writer.
     """
-    raw, rejects = split_access_log(data, log_file)
-    files = pa.array([log_file], pa.string()).take(np.zeros(raw.num_rows, np.int32))
-    return raw.append_column("log_file", files), rejects
+    files = [(data if data.endswith(b"\n") else data + b"\n", name) for data, name in files if data.strip()]
+    if not files:
+        return RAW_SCHEMA.empty_table().append_column("log_file", pa.array([], pa.string())), []
+    raw, rejects = split_access_log(b"".join(data for data, _ in files), "")
+    last_line = np.cumsum([data.count(b"\n") for data, _ in files])  # each file's last line in the joined text
+    first_line = np.concatenate([[0], last_line[:-1]])
+    numbers = raw.column("log_line").to_numpy()
+    index = np.searchsorted(last_line, numbers, side="left")
+    names = pa.array([name for _, name in files], pa.string())
+    raw = raw.set_column(raw.schema.get_field_index("log_line"), "log_line",
+                         pa.array(numbers - first_line[index], pa.int32()))
+    for i, reject in enumerate(rejects):
+        k = int(np.searchsorted(last_line, reject.log_line, side="left"))
+        rejects[i] = Reject(files[k][1], reject.log_line - int(first_line[k]), reject.reason, reject.raw_line)
+    return raw.append_column("log_file", names.take(index)), rejects
 
 
 def type_access_rows(raw: pa.Table) -> pa.Table:
