@@ -302,13 +302,20 @@ def demo_command(lake: Lake, directory: str) -> None:
     report = ingest(lake, list_sources([directory]), IngestOptions(workers=default_workers()))
     _print_report(report)
     _emit(lake_status(lake), None, None, title=f"lake {lake.root}")
-    for name, logs in (("top-troubleshooting", "access"), ("bucket-config-changes", "cloudtrail")):
-        try:
-            analysis = find_analysis(name, logs)
-        except CatalogError:
-            continue
-        table = analysis.run(get_engine("duckdb", lake), {}, limit=10)
-        _emit(table, None, None, title=f"{analysis.title}: s3logq run {name} --logs {logs}")
+    for name, logs, columns in _DEMO_VIEWS:
+        analysis = find_analysis(name, logs)
+        table = analysis.run(get_engine("duckdb", lake), {}, limit=8).select(columns)
+        _emit(table, None, None, title=f"{analysis.title}   (all rows: s3logq run {name} --logs {logs})")
+    from s3logq.report import DEFAULT_NAME, write_report
+
+    click.echo(f"report: {write_report(lake, str(lake.root.resolve().parent / DEFAULT_NAME))}")
+
+
+_DEMO_VIEWS = (
+    ("top-troubleshooting", "access",
+     ["request_time", "category", "operation", "httpstatus", "errorcode", "bucket_name", "key", "requester"]),
+    ("bucket-config-changes", "cloudtrail", ["event_time", "eventname", "bucket_name", "change", "user_arn"]),
+)
 
 
 def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None) -> str | None:
@@ -319,7 +326,8 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
             raise ValueError("--format table prints to the terminal; pick csv, json or parquet for --output")
         from rich.console import Console
 
-        console = Console(soft_wrap=False)
+        # Piped output has no width: give it room rather than rich's 80 columns.
+        console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 220)
         console.print(rich_table(table, title))
         console.print(footer(table.num_rows), soft_wrap=True, highlight=False)
         return None
@@ -331,6 +339,23 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return None
+
+
+@cli.command("report")
+@click.option("--since", type=When(), help=PARAMETERS["since"])
+@click.option("--until", type=When(), help=PARAMETERS["until"])
+@click.option("--bucket", "buckets", multiple=True, help="only this bucket (repeatable)")
+@click.option("--output", "-o", "output", metavar="PATH", default="s3logq-report.html", show_default=True,
+              help="HTML file, or s3:// URI (one ending in / gets s3logq-report.html)")
+@click.pass_obj
+@_fail_cleanly
+def report_command(lake: Lake, since: datetime | None, until: datetime | None, buckets: tuple[str, ...],
+                   output: str) -> None:
+    """Write one self-contained HTML report (cards, charts, first rows of every analysis); print where."""
+    from s3logq.report import write_report
+
+    check_range(since, until)
+    click.echo(write_report(lake, output, since, until, buckets))
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 TABLE_PREVIEW_ROWS = 50
+CELL_WIDTH = 48
 FORMATS = ("table", "csv", "json", "parquet")
 
 
@@ -105,7 +106,13 @@ def rich_table(table: pa.Table, title: str | None = None, limit: int = TABLE_PRE
     shown = readable(table.slice(0, limit))
     view = Table(title=title, show_lines=False, header_style="bold")
     for name in shown.column_names:
-        view.add_column(name, overflow="fold")
+        view.add_column(name, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH)
     for row in shown.to_pylist():
-        view.add_row(*("" if v is None else str(v) for v in row.values()))
+        view.add_row(*(_cell(v) for v in row.values()))
     return view
+
+
+def _cell(value: object) -> str:
+    """A terminal cell: one line, cut at CELL_WIDTH (csv/json/parquet carry the whole value)."""
+    text = "" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
