@@ -20,7 +20,16 @@ from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_worke
 from s3logq.investigate import AwsOptions, Investigation, Notifier, describe_filters, investigate, workers_for
 from s3logq.lake import Lake
 from s3logq.notify import PREVIEW_ROWS, AnalysisResult
-from s3logq.output import FORMATS, SERIALIZERS, OutputError, footer, format_for, rich_table, write_bytes
+from s3logq.output import (
+    FORMATS,
+    SERIALIZERS,
+    TABLE_PREVIEW_ROWS,
+    OutputError,
+    footer,
+    format_for,
+    rich_table,
+    write_bytes,
+)
 from s3logq.sources import DateRange, SourceError, SourceFile, list_sources
 from s3logq.sources.s3 import S3Stats
 from s3logq.status import lake_status
@@ -241,10 +250,15 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
     bucket = (filters["bucket"],) if filters.get("bucket") else ()
     notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
+    title = f"{analysis.title} ({analysis.log_type} logs)"
     with notifier.on_failure():
-        table = analysis.run(get_engine("duckdb", lake), filters, limit)
-        location = _emit(table, fmt, output, title=f"{analysis.title} ({analysis.log_type} logs)")
-    notifier.finish([AnalysisResult(analysis.name, table.num_rows, location, table.slice(0, PREVIEW_ROWS))])
+        if format_for(output, fmt) == "table":  # the terminal shows 50 rows: fetch those and a count, not all
+            table, total = analysis.preview(get_engine("duckdb", lake), filters, TABLE_PREVIEW_ROWS, limit)
+            location = _emit(table, fmt, output, title=title, total=total)
+        else:
+            table = analysis.run(get_engine("duckdb", lake), filters, limit)
+            total, location = table.num_rows, _emit(table, fmt, output, title=title)
+    notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
 
 
 
@@ -318,7 +332,8 @@ _DEMO_VIEWS = (
 )
 
 
-def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None) -> str | None:
+def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None,
+          total: int | None = None) -> str | None:
     """Print rows as a table, or write them in a format to a file or S3 (and return where)."""
     fmt = format_for(output, fmt)
     if fmt == "table":
@@ -329,7 +344,7 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
         # Piped output has no width: give it room rather than rich's 80 columns.
         console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 220)
         console.print(rich_table(table, title))
-        console.print(footer(table.num_rows), soft_wrap=True, highlight=False)
+        console.print(footer(table.num_rows if total is None else total), soft_wrap=True, highlight=False)
         return None
     data = SERIALIZERS[fmt](table)
     if output:

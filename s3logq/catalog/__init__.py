@@ -73,12 +73,25 @@ class Analysis:
 
     def run(self, engine: Engine, values: dict[str, object], limit: int | None = None) -> pa.Table:
         """Rows of this analysis on an engine, reading only the days in [since, until)."""
-        params = self.bind(values)
         sql = self.sql if limit is None else f"SELECT * FROM ({self.sql}) LIMIT {int(limit)}"
-        since = values.get("since")
-        until = values.get("until")
-        return engine.query(sql, params, since if isinstance(since, datetime) else None,
-                            until if isinstance(until, datetime) else None)
+        return engine.query(sql, self.bind(values), *_time_range(values))
+
+
+    def preview(self, engine: Engine, values: dict[str, object], rows: int,
+                limit: int | None = None) -> tuple[pa.Table, int]:
+        """The first `rows` rows and how many there are in all (at most `limit`), without fetching them all."""
+        table = self.run(engine, values, min(rows, limit) if limit else rows)
+        if table.num_rows < rows:
+            return table, table.num_rows
+        counted = engine.query(f"SELECT count(*) AS n FROM ({self.sql})", self.bind(values), *_time_range(values))
+        total = counted.column("n")[0].as_py()
+        return table, min(total, limit) if limit else total
+
+
+def _time_range(values: dict[str, object]) -> tuple[datetime | None, datetime | None]:
+    """[since, until) of the filters, so that the engine reads only the days they cover."""
+    since, until = values.get("since"), values.get("until")
+    return (since if isinstance(since, datetime) else None, until if isinstance(until, datetime) else None)
 
 
 def parse_analysis(text: str, log_type: str) -> Analysis:
