@@ -52,15 +52,15 @@ def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except _EXPECTED_ERRORS as error:
             message = f"{error.strerror or error}" if isinstance(error, OSError) else str(error)
-            failure = _Failure(message)
-            failure.exit_code = EXIT_USAGE if isinstance(error, _USAGE_ERRORS) else EXIT_FILE_FAILED
-            raise failure from None
+            raise (_UsageFailure if isinstance(error, _USAGE_ERRORS) else _Failure)(message) from None
 
     return wrapper
 
 
 class _Failure(click.ClickException):
-    """An error printed as one line, `error: ...`."""
+    """An error printed as one line, `error: ...`; exit status 1."""
+
+    exit_code = EXIT_FILE_FAILED
 
     def format_message(self) -> str:
         return self.message
@@ -371,6 +371,10 @@ def report_command(lake: Lake, since: datetime | None, until: datetime | None, b
 
     check_range(since, until)
     click.echo(write_report(lake, output, since, until, buckets))
+
+
+class _UsageFailure(_Failure):
+    exit_code = EXIT_USAGE
 
 
 def main() -> None:

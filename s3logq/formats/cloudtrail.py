@@ -169,7 +169,8 @@ def _append_record(columns: dict[str, list], record: dict, log_file: str) -> Non
     columns["managementevent"].append(_flag(record.get("managementEvent")))
     columns["resources"].append(_resources(record.get("resources")))
     columns["tlsdetails"].append(_lower_keys(record.get("tlsDetails")))
-    params = record.get("requestParameters") if isinstance(record.get("requestParameters"), dict) else {}
+    params = record.get("requestParameters")
+    params = params if isinstance(params, dict) else {}
     columns["bucket_name"].append(_text(params.get("bucketName")))
     columns["object_key"].append(_text(params.get("key")))
     columns["user_arn"].append(_text(identity.get("arn")) if isinstance(identity, dict) else None)
