@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,27 @@ _DICTIONARY_COLUMNS = ["bucketowner", "bucket_name", "requester", "operation", "
                        "http_method", "log_file", "remoteip", "useragent", "referrer", "eventversion",
                        "eventsource", "eventname", "awsregion", "sourceipaddress", "eventtype", "eventcategory",
                        "recipientaccountid", "account_id", "user_arn", "errormessage", "vpcendpointid"]
+
+
+EPOCH = date(1970, 1, 1)
+
+
+def _day_numbers(moments: pa.ChunkedArray) -> pa.Array:
+    """Days since 1970-01-01 (UTC) of each timestamp: integer arithmetic, much cheaper than strftime."""
+    micros = moments.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return pc.floor(pc.divide(pc.cast(micros, pa.float64()), 86_400_000_000.0)).cast(pa.int32())
+
+
+def _split_by_day(rows: pa.Table, days: pa.Array) -> list[tuple[int, pa.Table]]:
+    """The rows of each day. Logs arrive roughly in time order, so days are usually runs: sliced, not copied."""
+    numbers = days.to_numpy()
+    if numbers.size == 0:
+        return []
+    if (np.diff(numbers) >= 0).all():
+        starts = np.flatnonzero(np.diff(numbers)) + 1
+        bounds = [0, *starts.tolist(), numbers.size]
+        return [(int(numbers[a]), rows.slice(a, b - a)) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [(day, rows.filter(pc.equal(days, day))) for day in pc.unique(days).to_pylist()]
 
 
 class PartWriter:
@@ -81,7 +102,8 @@ class PartWriter:
         time_column = TIME_COLUMN[table_name]
         if table_name == "access_log":
             batch = type_access_rows(batch)
-        kept = batch.filter(self._keep_mask(table_name, batch))
+        keep = self._keep_mask(table_name, batch)
+        kept = batch if pc.all(keep).as_py() else batch.filter(keep)  # a filter copies every column
         in_range = kept.num_rows
         if table_name == "cloudtrail":
             kept = self._without_duplicate_events(kept)
@@ -91,9 +113,8 @@ class PartWriter:
         counts = kept.group_by("log_file").aggregate([("log_file", "count")])
         self.rows_by_file.update(dict(zip(counts.column("log_file").to_pylist(),
                                           counts.column("log_file_count").to_pylist(), strict=True)))
-        days = pc.strftime(kept.column(time_column), format="%Y-%m-%d")
-        for day in pc.unique(days).to_pylist():
-            self._write_day(table_name, day, kept.filter(pc.equal(days, day)))
+        for day, rows in _split_by_day(kept, _day_numbers(kept.column(time_column))):
+            self._write_day(table_name, (EPOCH + timedelta(days=day)).isoformat(), rows)
 
     def _keep_mask(self, table_name: str, batch: pa.Table) -> pa.Array:
         moment = batch.column(TIME_COLUMN[table_name])
