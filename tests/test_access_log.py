@@ -156,3 +156,8 @@ def test_a_time_that_does_not_exist_is_rejected_not_stored_as_null() -> None:
     rows, rejects = parse(line().replace("01/Mar/2024", "01/Foo/2024") + "\n" + line(key="ok") + "\n")
     assert [r["key"] for r in rows] == ["ok"]
     assert [(r.log_line, r.reason) for r in rejects] == [(1, "fields do not parse (status, sizes or times are not numbers)")]
+
+
+def test_a_zone_other_than_utc_is_converted_to_utc() -> None:
+    row = one(line().replace("+0000]", "-0500]"))
+    assert row["request_time"] == datetime(2024, 3, 2, 4, 59, 59, tzinfo=UTC)

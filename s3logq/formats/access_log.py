@@ -28,7 +28,10 @@ FIELDS = [
 ]  # fmt: skip
 MIN_FIELDS = 18  # the oldest documented lines end after the version ID (field 18)
 MIN_TOKENS = MIN_FIELDS + 1
-RAW_SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS] + [("log_line", pa.int32())])
+_TEXT_FIELDS = [name for name in FIELDS if name not in ("time_part", "tz_part")]
+# What the split stage hands on: the text fields, the request time already parsed (UTC), the line number.
+RAW_SCHEMA = pa.schema([(name, pa.string()) for name in _TEXT_FIELDS]
+                       + [("request_time", pa.timestamp("s", tz="UTC")), ("log_line", pa.int32())])
 
 _TIME_FORMAT = "[%d/%b/%Y:%H:%M:%S"
 _NUMERIC_FIELDS = ("bytessent", "objectsize", "totaltime", "turnaroundtime")
@@ -102,10 +105,12 @@ def _split_uniform(text: bytes, numbers: np.ndarray | None, suspicious: np.ndarr
     rows = _line_numbers(table.num_rows, invalid)
     line_numbers = rows if numbers is None else numbers[rows - 1]
     columns = _fit_columns(table)
-    good = _valid_mask(columns) if table.num_columns >= MIN_TOKENS else pa.array([False] * table.num_rows)
+    good, request_time = _valid_mask(columns) if table.num_columns >= MIN_TOKENS else (
+        pa.array([False] * table.num_rows), pa.nulls(table.num_rows, pa.timestamp("s", tz="UTC")))
     if suspicious.size:
         good = pc.and_(good, pa.array(~np.isin(line_numbers, suspicious)))
-    raw = pa.table(columns + [pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA)
+    text = [column for name, column in zip(FIELDS, columns, strict=True) if name in _TEXT_FIELDS]
+    raw = pa.table(text + [request_time, pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA)
     all_good = pc.all(good).as_py() is not False
     bad = [] if all_good else line_numbers[~np.asarray(good, dtype=bool)].tolist()
     other_lengths: dict[int, tuple[list[int], list[bytes]]] = {}
@@ -196,21 +201,23 @@ def _fit_columns(table: pa.Table) -> list[pa.Array]:
     return columns + [missing] * (len(FIELDS) - len(columns))
 
 
-def _valid_mask(columns: list[pa.Array]) -> pa.Array:
-    """True where a split row has the shape of a real record (time, zone, status and numbers parse)."""
+def _valid_mask(columns: list[pa.Array]) -> tuple[pa.Array, pa.Array]:
+    """True where a split row has the shape of a real record (time, zone, status and numbers parse),
+    and the request time it parsed on the way (UTC: other zones fail here and go the careful way)."""
     by_name = dict(zip(FIELDS, columns, strict=True))
     parsed_time = pc.strptime(by_name["time_part"], format=_TIME_FORMAT, unit="s", error_is_null=True)
     mask = pc.and_(pc.is_valid(parsed_time), pc.equal(by_name["tz_part"], "+0000]"))
-    for name in ("httpstatus", *_NUMERIC_FIELDS):  # digits or '-' (other zones go the careful way)
+    for name in ("httpstatus", *_NUMERIC_FIELDS):  # digits or '-'
         value = by_name[name]
         mask = pc.and_(mask, pc.or_(pc.ascii_is_decimal(value), pc.equal(value, "-")))
-    return pc.fill_null(mask, False)
+    return pc.fill_null(mask, False), parsed_time.cast(pa.timestamp("s", tz="UTC"))
 
 
 def _rows_to_table(rows: list[list]) -> pa.Table:
-    columns = list(zip(*rows, strict=True))
-    return pa.table([pa.array(col, field.type) for col, field in zip(columns, RAW_SCHEMA, strict=True)],
-                    schema=RAW_SCHEMA)
+    """RAW_SCHEMA rows of lines read carefully: FIELDS tokens plus the line number."""
+    by_name = dict(zip([*FIELDS, "log_line"], zip(*rows, strict=True), strict=True))
+    by_name["request_time"] = [_utc_time(t, z) for t, z in zip(by_name["time_part"], by_name["tz_part"], strict=True)]
+    return pa.table([pa.array(by_name[field.name], field.type) for field in RAW_SCHEMA], schema=RAW_SCHEMA)
 
 
 # --- the careful per-line parser -------------------------------------------------------------------------
@@ -247,11 +254,15 @@ def parse_line(text: str) -> list[str | None] | None:
 
 
 def _time_parses(time_part: str | None, tz_part: str | None) -> bool:
+    return _utc_time(time_part, tz_part) is not None
+
+
+def _utc_time(time_part: str | None, tz_part: str | None) -> datetime | None:
+    """`[06/Feb/2019:00:00:38` + `+0000]` as an aware datetime, in whatever zone the line gives."""
     try:
-        datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]")
+        return datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]")
     except (ValueError, TypeError):
-        return False
-    return True
+        return None
 
 
 def _tokens_from_match(groups: tuple) -> list[str | None]:
@@ -325,10 +336,9 @@ def parse_access_logs(files: list[tuple[bytes, str]]) -> tuple[pa.Table, list[Re
 
 def type_access_rows(raw: pa.Table) -> pa.Table:
     """Typed access_log rows of raw columns (with log_file): '-' is NULL, numbers are integers, keys decoded."""
-    text = {name: _dash_to_null(raw.column(name).combine_chunks()) for name in FIELDS}
+    text = {name: _dash_to_null(raw.column(name).combine_chunks()) for name in _TEXT_FIELDS}
     columns = dict(text)
-    columns["request_time"] = _request_time(raw.column("time_part").combine_chunks(),
-                                            raw.column("tz_part").combine_chunks())
+    columns["request_time"] = raw.column("request_time").cast(pa.timestamp("us", tz="UTC"))
     for name in ("bytessent", "objectsize", "totaltime", "turnaroundtime"):
         columns[name] = text[name].cast(pa.int64())
     columns["httpstatus"] = text["httpstatus"].cast(pa.int16())
@@ -349,24 +359,6 @@ def _dash_to_null(column: pa.Array) -> pa.Array:
     validity = pc.invert(dash).buffers()[1]
     _, offsets, data = column.buffers()
     return pa.StringArray.from_buffers(len(column), offsets, data, validity)
-
-
-def _request_time(time_part: pa.Array, tz_part: pa.Array) -> pa.Array:
-    """`[06/Feb/2019:00:00:38` + `+0000]` -> UTC timestamp; NULL where it does not parse."""
-    local = pc.strptime(time_part, format=_TIME_FORMAT, unit="s", error_is_null=True)
-    utc = local.cast(pa.int64())
-    other_zone = pc.fill_null(pc.not_equal(tz_part, "+0000]"), False)
-    if pc.any(other_zone).as_py():  # S3 writes +0000; anything else is shifted to UTC here
-        offsets = pa.array([_zone_seconds(z) for z in tz_part.to_pylist()], pa.int64())
-        utc = pc.subtract(utc, offsets)
-    return utc.cast(pa.timestamp("s", tz="UTC")).cast(pa.timestamp("us", tz="UTC"))
-
-
-def _zone_seconds(zone: str | None) -> int:
-    if not zone or not re.match(r"^[+-]\d{4}\]$", zone):
-        return 0
-    sign = -1 if zone[0] == "-" else 1
-    return sign * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
 
 
 def _url_decoded(keys: pa.Array) -> pa.Array:
