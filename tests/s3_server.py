@@ -203,7 +203,7 @@ def partitioned_objects(prefix: str) -> dict[str, bytes]:
 
 def cloudtrail_objects(root: str = "AWSLogs/") -> dict[str, bytes]:
     """Trail files of two accounts and two regions under an organization prefix, with hourly-ish digests."""
-    objects = {}
+    objects = {root: b""}  # the folder marker the S3 console leaves
     for account in ACCOUNTS:
         for region in REGIONS:
             for day in days():

@@ -86,26 +86,39 @@ def test_cloudtrail_with_organization_accounts_and_regions_skips_digests(s3, tmp
     assert report.files_skipped == {}
 
 
-def test_injected_faults_lose_no_data_and_the_403_object_is_named(s3, tmp_path):
+def test_throttling_is_retried_and_counted(s3, tmp_path):
+    day = {key: body for key, body in simple_prefix_objects("throttled/").items() if "2024-03-02" in key}
+    keys = sorted(day)[:3]
+    store(s3, "throttled", {key: day[key] for key in keys})
+    # One 503 SlowDown per key: more would only slow the test, as adaptive retries then throttle the
+    # client itself (down to half a request per second at this low request rate).
+    s3.requests.faults[keys[0]] = ["slowdown"]
+    s3.requests.faults[keys[1]] = ["slowdown"]
+    stats = S3Stats()
+    report = ingest_s3(Lake(tmp_path / "lake"), "s3://throttled/throttled/", s3, stats=stats)
+    assert report.failures == [] and report.rows == {"access_log": 3 * 2}
+    assert [s3.requests.object_gets()[k] for k in keys] == [2, 2, 1]
+    assert stats.retries == 2
+
+
+def test_dropped_connections_lose_no_data_and_the_403_object_is_named(s3, tmp_path):
     day = {key: body for key, body in simple_prefix_objects("faulty/").items() if "2024-03-02" in key}
     keys = sorted(day)[:10]
     store(s3, "faulty", {key: day[key] for key in keys})
-    s3.requests.faults[keys[0]] = ["slowdown", "slowdown"]  # 503 SlowDown twice, then the object
-    s3.requests.faults[keys[1]] = ["slowdown"]
-    s3.requests.faults[keys[2]] = ["drop"]  # connection closed before any response
-    s3.requests.faults[keys[3]] = ["truncate"]  # body breaks off half way
-    s3.requests.forbidden.add(keys[4])
+    s3.requests.faults[keys[0]] = ["drop", "drop"]  # connection closed before any response, twice
+    s3.requests.faults[keys[1]] = ["truncate"]  # body breaks off half way
+    s3.requests.forbidden.add(keys[2])
     lake, stats = Lake(tmp_path / "lake"), S3Stats()
     report = ingest_s3(lake, "s3://faulty/faulty/", s3, stats=stats)
-    assert report.failures == [(f"s3://faulty/{keys[4]}", "AccessDenied (s3:GetObject)")]
+    assert report.failures == [(f"s3://faulty/{keys[2]}", "AccessDenied (s3:GetObject)")]
     assert report.rows == {"access_log": 9 * 2}
     gets = s3.requests.object_gets("faulty")
-    assert [gets[k] for k in keys[:5]] == [3, 2, 2, 2, 1]
-    assert stats.retries == 2 + 1 + 1 + 1
+    assert [gets[k] for k in keys[:3]] == [3, 2, 1]
+    assert stats.retries == 2 + 1
 
     s3.requests.clear()
     report = ingest_s3(lake, "s3://faulty/faulty/", s3)  # the object now readable is the only one fetched
-    assert s3.requests.object_gets() == {keys[4]: 1}
+    assert s3.requests.object_gets() == {keys[2]: 1}
     assert report.rows == {"access_log": 2} and stored_rows(lake, "access_log") == 10 * 2
 
 

@@ -100,6 +100,8 @@ def list_s3(uri: str, days: DateRange | None = None, buckets: tuple[str, ...] = 
     lister = _Lister(s3, bucket, days or DateRange(None, None), buckets, stats, max_workers)
     for item in lister.walk(prefix):
         key = item["Key"]
+        if key.endswith("/"):
+            continue  # a "folder" marker object, as the S3 console creates
         yield SourceFile(f"s3://{bucket}/{key}", item["Size"], item["ETag"].strip('"'),
                          partial(read_object, s3, bucket, key, stats))
 
