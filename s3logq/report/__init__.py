@@ -9,11 +9,15 @@ from s3logq.output import write_bytes
 from s3logq.report.data import ReportData, build_report_data
 from s3logq.report.render import render_report
 
-__all__ = ["ReportData", "build_report_data", "render_report", "write_report"]
+DEFAULT_NAME = "s3logq-report.html"
+__all__ = ["DEFAULT_NAME", "ReportData", "build_report_data", "render_report", "write_report"]
 
 
 def write_report(lake: Lake, path: str, since: datetime | None = None, until: datetime | None = None,
                  buckets: tuple[str, ...] | list[str] = ()) -> str:
-    """Build the report for [since, until) and the buckets, write it to a local path or s3:// URI; the location."""
+    """Build the report for [since, until) and the buckets, write it to a local path or s3:// URI (a path
+    ending in / gets the file name s3logq-report.html); returns where it was written."""
+    if path.endswith("/"):
+        path += DEFAULT_NAME
     html = render_report(build_report_data(lake, since, until, buckets))
     return write_bytes(html.encode("utf-8"), path)

@@ -282,7 +282,9 @@ class ReportData:
 
 
 @dataclass(frozen=True)
-class _Filters:
+class ReportFilters:
+    """The range [since, until) and buckets every query of the report is narrowed to."""
+
     since: datetime | None
     until: datetime | None
     buckets: tuple[str, ...]
@@ -299,7 +301,7 @@ def build_report_data(lake: Lake, since: datetime | None = None, until: datetime
                       buckets: tuple[str, ...] | list[str] = ()) -> ReportData:
     """Run the report's aggregates and the catalog's analyses over [since, until) and the given buckets."""
     engine = DuckDBEngine(lake)
-    filters = _Filters(since, until, tuple(buckets))
+    filters = ReportFilters(since, until, tuple(buckets))
     has_access, has_trail = bool(lake.parts("access_log")), bool(lake.parts("cloudtrail"))
     summary, first, last = _summary(engine, filters)
     unit = period_unit(since or first, until or last)
@@ -333,7 +335,7 @@ def period_unit(first: datetime | None, last: datetime | None) -> str:
     return "day" if last - first <= DAILY_UP_TO else "week"
 
 
-def _summary(engine: DuckDBEngine, filters: _Filters) -> tuple[Summary, datetime | None, datetime | None]:
+def _summary(engine: DuckDBEngine, filters: ReportFilters) -> tuple[Summary, datetime | None, datetime | None]:
     access = _run(engine, SUMMARY_SQL, filters).to_pylist()[0]
     trail_sql = TRAIL_SUMMARY_SQL.format(anonymous=_TRAIL_ANONYMOUS)
     trail = _run(engine, trail_sql, filters).to_pylist()[0]
@@ -355,15 +357,21 @@ def _time_counts(table: pa.Table, kind_column: str, count_column: str) -> list[T
     return [TimeCount(r["period"], r[kind_column], r[count_column]) for r in table.to_pylist()]
 
 
-def _config_changes(engine: DuckDBEngine, filters: _Filters) -> tuple[list[ConfigChange], str]:
+def _config_changes(engine: DuckDBEngine, filters: ReportFilters) -> tuple[list[ConfigChange], str]:
     """Bucket configuration changes: the catalog's bucket-config-changes analysis when it is shipped,
     else the report's own query. The second value says which one."""
     from_catalog = _catalog_config_changes(engine, filters)
     if from_catalog is not None:
         return from_catalog, "s3logq run bucket-config-changes --logs cloudtrail"
+    return (config_changes_from_trail(engine, filters),
+            "CloudTrail management events (Put/Delete/Create Bucket*, account Block Public Access)")
+
+
+def config_changes_from_trail(engine: DuckDBEngine, filters: ReportFilters) -> list[ConfigChange]:
+    """The report's own reading of bucket configuration changes, for a catalog without the analysis."""
     rows = _run(engine, CONFIG_CHANGES_SQL, filters).to_pylist()
     return [ConfigChange(r["event_time"], r["bucket"], r["eventname"], r["principal"], r["change"], r["errorcode"])
-            for r in rows], "CloudTrail management events (Put/Delete/Create Bucket*, account Block Public Access)"
+            for r in rows]
 
 
 _CONFIG_COLUMNS = {
@@ -376,7 +384,7 @@ _CONFIG_COLUMNS = {
 }
 
 
-def _catalog_config_changes(engine: DuckDBEngine, filters: _Filters) -> list[ConfigChange] | None:
+def _catalog_config_changes(engine: DuckDBEngine, filters: ReportFilters) -> list[ConfigChange] | None:
     analysis = next((a for a in load_catalog() if a.name == "bucket-config-changes" and a.log_type == "cloudtrail"),
                     None)
     if analysis is None or "change" not in analysis.columns:
@@ -402,7 +410,7 @@ def _catalog_config_changes(engine: DuckDBEngine, filters: _Filters) -> list[Con
     return sorted(changes, key=lambda c: c.event_time)
 
 
-def analysis_tables(engine: DuckDBEngine, lake: Lake, filters: _Filters, has_access: bool,
+def analysis_tables(engine: DuckDBEngine, lake: Lake, filters: ReportFilters, has_access: bool,
                     has_trail: bool) -> list[AnalysisTable]:
     """The first rows of every catalog analysis that returned rows for the range (or could not run)."""
     tables = []
@@ -426,14 +434,14 @@ def analysis_tables(engine: DuckDBEngine, lake: Lake, filters: _Filters, has_acc
     return tables
 
 
-def _bucket_runs(analysis: Analysis, filters: _Filters) -> list[str | None]:
+def _bucket_runs(analysis: Analysis, filters: ReportFilters) -> list[str | None]:
     """One run per requested bucket when the analysis takes a bucket, else one run over all."""
     if "bucket" in analysis.parameters and filters.buckets:
         return list(filters.buckets)
     return [None]
 
 
-def _run_analysis(analysis: Analysis, engine: DuckDBEngine, filters: _Filters, limit: int | None) -> list[pa.Table]:
+def _run_analysis(analysis: Analysis, engine: DuckDBEngine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
     results = []
     for bucket in _bucket_runs(analysis, filters):
         given: dict[str, object] = {"since": filters.since, "until": filters.until, "bucket": bucket}
@@ -445,7 +453,7 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
 
-def _command(analysis: Analysis, lake: Lake, filters: _Filters, bucket: str | None) -> str:
+def _command(analysis: Analysis, lake: Lake, filters: ReportFilters, bucket: str | None) -> str:
     words = ["s3logq", "--lake", str(lake.root), "run", analysis.name, "--logs", analysis.log_type]
     if filters.since and "since" in analysis.parameters:
         words += ["--since", iso(filters.since)]
@@ -462,7 +470,7 @@ def _cell(value: object) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def _run(engine: DuckDBEngine, sql: str, filters: _Filters, **extra: object) -> pa.Table:
+def _run(engine: DuckDBEngine, sql: str, filters: ReportFilters, **extra: object) -> pa.Table:
     return engine.query(sql, filters.params(sql, **extra), filters.since, filters.until)
 
 

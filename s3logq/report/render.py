@@ -43,7 +43,7 @@ def render_report(data: ReportData) -> str:
     return template.render(
         data=data, cards=summary_cards(data.summary, data), charts=_charts(data),
         plotly_js=Markup(_plotly_js()), css=Markup(_package_text("report.css")), iso=iso,
-        range_text=_range_text(data), short=short_principal)
+        range_text=_range_text(data), bucket_text=_bucket_text(data), short=short_principal)
 
 
 def summary_cards(summary: Summary, data: ReportData) -> list[Card]:
@@ -221,6 +221,15 @@ def _range_text(data: ReportData) -> str:
     if data.first_time and data.last_time:
         return f"all ingested events: {iso(data.first_time)} to {iso(data.last_time)}"
     return "all ingested events (none yet)"
+
+
+def _bucket_text(data: ReportData) -> str:
+    if data.buckets_requested:
+        return ", ".join(data.buckets_requested)
+    if not data.buckets:
+        return "none with events in range"
+    listed = ", ".join(data.buckets[:12]) + (", …" if len(data.buckets) > 12 else "")
+    return f"all {len(data.buckets)}{'+' if len(data.buckets) >= 100 else ''}: {listed}"
 
 
 @cache
