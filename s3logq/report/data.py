@@ -23,9 +23,10 @@ TOP_N = 15
 LATENCY_OPERATIONS = 12
 TABLE_ROWS = 20
 CONFIG_CHANGES_SHOWN = 300
-CELL_CHARS = 240
+CELL_CHARS = 160
 HOURLY_UP_TO = timedelta(days=8)
 DAILY_UP_TO = timedelta(days=400)
+LIFECYCLE_HOURLY_UP_TO = timedelta(days=2)
 
 # Lifecycle operations in access logs (no HTTP request behind them), as a person names them.
 LIFECYCLE_CLASSES = {
@@ -265,6 +266,7 @@ class ReportData:
     buckets: list[str]
     ingested: list[IngestedLogType]
     period_unit: str
+    lifecycle_unit: str
     summary: Summary
     traffic: list[TimeCount] = field(default_factory=list)
     top_requesters: list[PrincipalCount] = field(default_factory=list)
@@ -305,16 +307,20 @@ def build_report_data(lake: Lake, since: datetime | None = None, until: datetime
     has_access, has_trail = bool(lake.parts("access_log")), bool(lake.parts("cloudtrail"))
     summary, first, last = _summary(engine, filters)
     unit = period_unit(since or first, until or last)
+    # Lifecycle rules run about once a day: hourly bars would be thin spikes far apart.
+    lifecycle_unit = unit if unit != "hour" or _span(since or first, until or last) <= LIFECYCLE_HOURLY_UP_TO \
+        else "day"
     data = ReportData(
         generated_at=datetime.now(UTC), version=__version__, lake_root=str(lake.root), since=since, until=until,
         buckets_requested=tuple(buckets), first_time=first, last_time=last, buckets=_column(_run(engine, BUCKETS_SQL, filters), "bucket_name"),
-        ingested=_ingested(lake), period_unit=unit, summary=summary)
+        ingested=_ingested(lake), period_unit=unit, lifecycle_unit=lifecycle_unit,
+        summary=summary)
     if summary.access_rows:
         data.traffic = _time_counts(_run(engine, TRAFFIC_SQL, filters, unit=unit), "status_class", "requests")
         data.top_requesters = [PrincipalCount(r["requester"], r["requests"], r["errors"])
                                for r in _run(engine, TOP_REQUESTERS_SQL, filters).to_pylist()]
         data.latency = [OperationLatency(**r) for r in _run(engine, LATENCY_SQL, filters).to_pylist()]
-        lifecycle = _time_counts(_run(engine, LIFECYCLE_SQL, filters, unit=unit), "operation", "actions")
+        lifecycle = _time_counts(_run(engine, LIFECYCLE_SQL, filters, unit=lifecycle_unit), "operation", "actions")
         data.lifecycle = [TimeCount(t.period, LIFECYCLE_CLASSES.get(t.kind, t.kind), t.count) for t in lifecycle]
     data.denied = [PrincipalCount(r["principal"], r["denied"], r["denied"], r["source"])
                    for r in _run(engine, DENIED_SQL, filters).to_pylist()]
@@ -333,6 +339,10 @@ def period_unit(first: datetime | None, last: datetime | None) -> str:
     if first is None or last is None or last - first <= HOURLY_UP_TO:
         return "hour"
     return "day" if last - first <= DAILY_UP_TO else "week"
+
+
+def _span(first: datetime | None, last: datetime | None) -> timedelta:
+    return last - first if first is not None and last is not None else timedelta(0)
 
 
 def _summary(engine: DuckDBEngine, filters: ReportFilters) -> tuple[Summary, datetime | None, datetime | None]:

@@ -73,11 +73,15 @@ def summary_cards(summary: Summary, data: ReportData) -> list[Card]:
         Card("Deletions", f"{summary.deletions_api + summary.deletions_lifecycle:,}",
              f"{summary.deletions_api:,} by API · {summary.deletions_lifecycle:,} by lifecycle", "lifecycle"),
         Card("Config changes", f"{summary.config_changes:,}" if has_trail else "–",
-             (f"{summary.config_changes_denied:,} denied attempts" if has_trail else "no CloudTrail ingested"),
+             (_plural(summary.config_changes_denied, "denied attempt") if has_trail else "no CloudTrail ingested"),
              "config", alert=bool(summary.config_changes_denied)),
         Card("Anonymous", f"{summary.anonymous:,}", anonymous_detail, "requesters", alert=bool(summary.anonymous)),
         Card("p99 latency", p99, "total time, all requests", "latency"),
     ]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _charts(data: ReportData) -> dict[str, Chart]:
@@ -86,7 +90,7 @@ def _charts(data: ReportData) -> dict[str, Chart]:
         "requesters": requesters_figure(data.top_requesters) if data.top_requesters else None,
         "denied": denied_figure(data.denied) if data.denied else None,
         "latency": latency_figure(data) if data.latency else None,
-        "lifecycle": lifecycle_figure(data.lifecycle, data.period_unit) if data.lifecycle else None,
+        "lifecycle": lifecycle_figure(data.lifecycle, data.lifecycle_unit) if data.lifecycle else None,
         "config": config_figure(data.config_changes) if data.config_changes else None,
     }
     return {name: Chart(f"chart-{name}", _figure_json(fig)) for name, fig in figures.items() if fig is not None}
@@ -140,7 +144,11 @@ def latency_figure(data: ReportData) -> go.Figure:
                        orientation="h", name=name, marker_color=colour,
                        customdata=[o.requests for o in ordered],
                        hovertemplate=f"%{{y}}<br>{name}: %{{x:,.1f}} ms<br>%{{customdata:,}} requests<extra></extra>")
-    return _layout(figure, barmode="group", xaxis_title="total time (ms)", height=_bar_height(len(ordered), 36))
+    # Log scale: a p99 of seconds must not flatten a p50 of milliseconds.
+    figure = _layout(figure, barmode="group", xaxis_title="total time (ms, log scale)",
+                     height=_bar_height(len(ordered), 36))
+    figure.update_xaxes(type="log")
+    return figure
 
 
 def lifecycle_figure(lifecycle: list[TimeCount], unit: str) -> go.Figure:
@@ -203,14 +211,14 @@ def _figure_json(figure: go.Figure) -> Markup:
     return Markup(figure.to_json().replace("</", "<\\/"))
 
 
-def short_principal(principal: str) -> str:
-    """A readable label: the name part of an ARN, the start of a canonical ID; the full text is in the hover."""
+def short_principal(principal: str, width: int = 34) -> str:
+    """A label that fits a phone: the name part of an ARN, the start of a canonical ID; the full text is
+    in the hover."""
     if principal.startswith("arn:"):
-        resource = principal.split(":", 5)[-1]
-        return resource if len(resource) <= 48 else resource[:47] + "…"
-    if re.fullmatch(r"[0-9a-f]{64}", principal):
+        principal = principal.split(":", 5)[-1].replace("assumed-role/", "role/", 1)
+    elif re.fullmatch(r"[0-9a-f]{64}", principal):
         return principal[:12] + "…"
-    return principal if len(principal) <= 48 else principal[:47] + "…"
+    return principal if len(principal) <= width else principal[: width - 1] + "…"
 
 
 def _range_text(data: ReportData) -> str:
