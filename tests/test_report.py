@@ -16,7 +16,6 @@ import pytest
 
 from s3logq.catalog import load_catalog
 from s3logq.cli import cli
-from s3logq.engines.duckdb import DuckDBEngine
 from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake
 from s3logq.report import ReportData, build_report_data, render_report, write_report
@@ -24,6 +23,7 @@ from s3logq.report.data import (
     ConfigChange,
     OperationLatency,
     PrincipalCount,
+    ReportEngine,
     ReportFilters,
     TimeCount,
     config_changes_from_trail,
@@ -186,7 +186,9 @@ def test_config_change_timeline_says_what_changed(data: ReportData) -> None:
 
 
 def test_report_reads_config_changes_itself_without_the_catalog_analysis(lake: Lake) -> None:
-    changes = config_changes_from_trail(DuckDBEngine(lake), ReportFilters(None, None, ()))
+    engine = ReportEngine(lake, None, None)
+    changes = config_changes_from_trail(engine, ReportFilters(None, None, ()))
+    engine.close()
     assert changes == [
         ConfigChange(at(9), "acme-data", "PutBucketVersioning", ADMIN, "versioning Suspended"),
         ConfigChange(at(9, 30), "acme-data", "PutBucketPolicy", LEGACY, "bucket policy set", "AccessDenied"),

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 
 from s3logq import __version__
@@ -302,8 +303,15 @@ class ReportFilters:
 def build_report_data(lake: Lake, since: datetime | None = None, until: datetime | None = None,
                       buckets: tuple[str, ...] | list[str] = ()) -> ReportData:
     """Run the report's aggregates and the catalog's analyses over [since, until) and the given buckets."""
-    engine = DuckDBEngine(lake)
-    filters = ReportFilters(since, until, tuple(buckets))
+    engine = ReportEngine(lake, since, until)
+    try:
+        return _build(lake, engine, ReportFilters(since, until, tuple(buckets)))
+    finally:
+        engine.close()
+
+
+def _build(lake: Lake, engine: ReportEngine, filters: ReportFilters) -> ReportData:
+    since, until, buckets = filters.since, filters.until, filters.buckets
     has_access, has_trail = bool(lake.parts("access_log")), bool(lake.parts("cloudtrail"))
     summary, first, last = _summary(engine, filters)
     unit = period_unit(since or first, until or last)
@@ -334,6 +342,29 @@ def build_report_data(lake: Lake, since: datetime | None = None, until: datetime
     return data
 
 
+class ReportEngine:
+    """DuckDBEngine's lake views over [since, until), opened once for the thirty-odd queries of a report:
+    opening them lists every part, which costs tens of milliseconds each time on a large lake."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self, lake: Lake, since: datetime | None, until: datetime | None) -> None:
+        self.connection = DuckDBEngine(lake).connect(since, until)
+
+    def query(self, sql: str, params: dict[str, object] | None = None,
+              since: datetime | None = None, until: datetime | None = None) -> pa.Table:
+        """Rows of DuckDB SQL with bound parameters; the views already hold only the report's range."""
+        try:
+            relation = self.connection.sql(sql, params=params or None)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as error:
+            raise QueryError(str(error).strip().splitlines()[0]) from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def period_unit(first: datetime | None, last: datetime | None) -> str:
     """Chart bucket size: hours for a week or so, days up to about a year, weeks beyond."""
     if first is None or last is None or last - first <= HOURLY_UP_TO:
@@ -345,7 +376,7 @@ def _span(first: datetime | None, last: datetime | None) -> timedelta:
     return last - first if first is not None and last is not None else timedelta(0)
 
 
-def _summary(engine: DuckDBEngine, filters: ReportFilters) -> tuple[Summary, datetime | None, datetime | None]:
+def _summary(engine: ReportEngine, filters: ReportFilters) -> tuple[Summary, datetime | None, datetime | None]:
     access = _run(engine, SUMMARY_SQL, filters).to_pylist()[0]
     trail_sql = TRAIL_SUMMARY_SQL.format(anonymous=_TRAIL_ANONYMOUS)
     trail = _run(engine, trail_sql, filters).to_pylist()[0]
@@ -367,7 +398,7 @@ def _time_counts(table: pa.Table, kind_column: str, count_column: str) -> list[T
     return [TimeCount(r["period"], r[kind_column], r[count_column]) for r in table.to_pylist()]
 
 
-def _config_changes(engine: DuckDBEngine, filters: ReportFilters) -> tuple[list[ConfigChange], str]:
+def _config_changes(engine: ReportEngine, filters: ReportFilters) -> tuple[list[ConfigChange], str]:
     """Bucket configuration changes: the catalog's bucket-config-changes analysis when it is shipped,
     else the report's own query. The second value says which one."""
     from_catalog = _catalog_config_changes(engine, filters)
@@ -377,7 +408,7 @@ def _config_changes(engine: DuckDBEngine, filters: ReportFilters) -> tuple[list[
             "CloudTrail management events (Put/Delete/Create Bucket*, account Block Public Access)")
 
 
-def config_changes_from_trail(engine: DuckDBEngine, filters: ReportFilters) -> list[ConfigChange]:
+def config_changes_from_trail(engine: ReportEngine, filters: ReportFilters) -> list[ConfigChange]:
     """The report's own reading of bucket configuration changes, for a catalog without the analysis."""
     rows = _run(engine, CONFIG_CHANGES_SQL, filters).to_pylist()
     return [ConfigChange(r["event_time"], r["bucket"], r["eventname"], r["principal"], r["change"], r["errorcode"])
@@ -394,7 +425,7 @@ _CONFIG_COLUMNS = {
 }
 
 
-def _catalog_config_changes(engine: DuckDBEngine, filters: ReportFilters) -> list[ConfigChange] | None:
+def _catalog_config_changes(engine: ReportEngine, filters: ReportFilters) -> list[ConfigChange] | None:
     analysis = next((a for a in load_catalog() if a.name == "bucket-config-changes" and a.log_type == "cloudtrail"),
                     None)
     if analysis is None or "change" not in analysis.columns:
@@ -420,7 +451,7 @@ def _catalog_config_changes(engine: DuckDBEngine, filters: ReportFilters) -> lis
     return sorted(changes, key=lambda c: c.event_time)
 
 
-def analysis_tables(engine: DuckDBEngine, lake: Lake, filters: ReportFilters, has_access: bool,
+def analysis_tables(engine: ReportEngine, lake: Lake, filters: ReportFilters, has_access: bool,
                     has_trail: bool) -> list[AnalysisTable]:
     """The first rows of every catalog analysis that returned rows for the range (or could not run)."""
     tables = []
@@ -451,7 +482,7 @@ def _bucket_runs(analysis: Analysis, filters: ReportFilters) -> list[str | None]
     return [None]
 
 
-def _run_analysis(analysis: Analysis, engine: DuckDBEngine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
+def _run_analysis(analysis: Analysis, engine: ReportEngine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
     results = []
     for bucket in _bucket_runs(analysis, filters):
         given: dict[str, object] = {"since": filters.since, "until": filters.until, "bucket": bucket}
@@ -480,7 +511,7 @@ def _cell(value: object) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def _run(engine: DuckDBEngine, sql: str, filters: ReportFilters, **extra: object) -> pa.Table:
+def _run(engine: ReportEngine, sql: str, filters: ReportFilters, **extra: object) -> pa.Table:
     return engine.query(sql, filters.params(sql, **extra), filters.since, filters.until)
 
 
