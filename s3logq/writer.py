@@ -15,7 +15,7 @@ from s3logq.formats import ACCESS
 from s3logq.formats.access_log import Reject, type_access_rows
 from s3logq.lake import Lake, Part, iso_utc
 
-FLUSH_ROWS = 150_000  # rows gathered before a batch is typed and written (on the writer thread)
+FLUSH_ROWS = 50_000  # rows gathered before a batch is typed and written (on the writer thread)
 REJECTS_SCHEMA = pa.schema([("log_file", pa.string()), ("log_line", pa.int32()), ("reason", pa.string()),
                             ("raw_line", pa.string())])
 TIME_COLUMN = {"access_log": "request_time", "cloudtrail": "event_time"}
