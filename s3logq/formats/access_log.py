@@ -354,8 +354,8 @@ def type_access_rows(raw: pa.Table) -> pa.Table:
 def _dash_to_null(column: pa.Array) -> pa.Array:
     """'-' as NULL, sharing the string data (only a validity bitmap is made: no copy of the text)."""
     dash = pc.equal(column, "-")
-    if column.null_count or column.offset or not pc.any(dash).as_py():
-        return pc.if_else(dash, _NULL_TEXT, column) if column.null_count or column.offset else column
+    if column.null_count or column.offset:  # sharing the buffers needs a plain array that starts at 0
+        return pc.if_else(dash, _NULL_TEXT, column)
     validity = pc.invert(dash).buffers()[1]
     _, offsets, data = column.buffers()
     return pa.StringArray.from_buffers(len(column), offsets, data, validity)
