@@ -93,7 +93,7 @@ def _split_uniform(text: bytes, numbers: np.ndarray | None, suspicious: np.ndarr
 
     table = pcsv.read_csv(
         io.BytesIO(text),
-        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 26),
+        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 20),
         parse_options=pcsv.ParseOptions(
             delimiter=" ", quote_char='"', escape_char="\\", double_quote=False,
             ignore_empty_lines=False, newlines_in_values=False, invalid_row_handler=on_invalid_row,
