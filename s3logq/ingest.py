@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -170,25 +171,31 @@ def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = I
     with _exclusive(lake):
         lake.remove_orphans()
         writer = PartWriter(lake, report.ingest_id, options.since, options.until, options.buckets)
-        ingested: list[IngestedSource] = []
-        selected = select_sources(sources, lake, options, report)
-        for chunk in _parse_all(selected, options):
+        read: list[ParsedFile] = []
+        rejected: Counter[str] = Counter()
+        for chunk in _parse_all(select_sources(sources, lake, options, report), options):
             for log_type, table, rejects in chunk.tables:
                 writer.add(log_type, table, rejects)
-                report.rejected_lines += len(rejects)
-            rejected = Counter(r.log_file for _, _, rejects in chunk.tables for r in rejects)
+                rejected.update(r.log_file for r in rejects)
             for parsed in chunk.files:
-                _take(parsed, rejected[parsed.source.uri], ingested, report)
+                _take(parsed, read, report)
                 if on_file:
                     on_file(parsed)
         parts = writer.finish()
-        _count_rows(ingested, writer, report)
+        ingested = [IngestedSource(p.source.uri, p.source.size, p.source.version, p.log_type or ACCESS,
+                                   writer.rows_by_file[p.source.uri], rejected[p.source.uri], p.skipped_reason)
+                    for p in read]
         lake.commit(report.ingest_id, started, parts, ingested, len(report.failures))
+    report.rejected_lines = sum(rejected.values())
+    report.rows = dict(writer.rows_by_table)
+    report.rows_outside_range = writer.rows_outside_range
+    report.duplicates_dropped = writer.duplicates_dropped
     report.seconds = time.perf_counter() - clock
     return report
 
 
-def _take(parsed: ParsedFile, rejected: int, ingested: list[IngestedSource], report: IngestReport) -> None:
+def _take(parsed: ParsedFile, read: list[ParsedFile], report: IngestReport) -> None:
+    """Count one file's outcome; files that were read are recorded in the manifest at commit."""
     report.bytes_read += parsed.bytes_read
     if parsed.error is not None:
         report.failures.append((parsed.source.uri, parsed.error))
@@ -196,18 +203,7 @@ def _take(parsed: ParsedFile, rejected: int, ingested: list[IngestedSource], rep
     report.files_read += 1
     if parsed.skipped_reason:
         report.files_skipped[parsed.skipped_reason] = report.files_skipped.get(parsed.skipped_reason, 0) + 1
-    source = parsed.source
-    ingested.append(IngestedSource(source.uri, source.size, source.version, parsed.log_type or ACCESS,
-                                   0, rejected, parsed.skipped_reason))
-
-
-def _count_rows(ingested: list[IngestedSource], writer: PartWriter, report: IngestReport) -> None:
-    stored = writer.rows_by_file
-    ingested[:] = [IngestedSource(s.uri, s.size, s.version, s.log_type, stored.get(s.uri, 0), s.rejected,
-                                  s.skipped_reason) for s in ingested]
-    report.rows = dict(writer.rows_by_table)
-    report.rows_outside_range = writer.rows_outside_range
-    report.duplicates_dropped = writer.duplicates_dropped
+    read.append(parsed)
 
 
 def _parse_all(sources: Iterable[SourceFile], options: IngestOptions) -> Iterator[ParsedChunk]:
@@ -237,20 +233,13 @@ def _chunks(sources: Iterable[SourceFile]) -> Iterator[list[SourceFile]]:
         yield chunk
 
 
-class _exclusive:
+@contextmanager
+def _exclusive(lake: Lake) -> Iterator[None]:
     """Hold the lake's lock for the whole ingest, so two ingests never write at once."""
-
-    def __init__(self, lake: Lake) -> None:
-        lake.root.mkdir(parents=True, exist_ok=True)
-        self.path = lake.root / ".lock"
-
-    def __enter__(self) -> None:
-        self.handle = open(self.path, "w")  # noqa: SIM115 - held until __exit__
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+    lake.root.mkdir(parents=True, exist_ok=True)
+    with open(lake.root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def default_workers() -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -109,8 +111,8 @@ def _split_uniform(text: bytes, numbers: np.ndarray | None, suspicious: np.ndarr
         pa.array([False] * table.num_rows), pa.nulls(table.num_rows, pa.timestamp("s", tz="UTC")))
     if suspicious.size:
         good = pc.and_(good, pa.array(~np.isin(line_numbers, suspicious)))
-    text = [column for name, column in zip(FIELDS, columns, strict=True) if name in _TEXT_FIELDS]
-    raw = pa.table(text + [request_time, pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA)
+    text_columns = [column for name, column in zip(FIELDS, columns, strict=True) if name in _TEXT_FIELDS]
+    raw = pa.table(text_columns + [request_time, pa.array(line_numbers, pa.int32())], schema=RAW_SCHEMA)
     all_good = pc.all(good).as_py() is not False
     bad = [] if all_good else line_numbers[~np.asarray(good, dtype=bool)].tolist()
     other_lengths: dict[int, tuple[list[int], list[bytes]]] = {}
@@ -215,7 +217,7 @@ def _valid_mask(columns: list[pa.Array]) -> tuple[pa.Array, pa.Array]:
 
 def _rows_to_table(rows: list[list]) -> pa.Table:
     """RAW_SCHEMA rows of lines read carefully: FIELDS tokens plus the line number."""
-    by_name = dict(zip([*FIELDS, "log_line"], zip(*rows, strict=True), strict=True))
+    by_name: dict[str, Sequence[Any]] = dict(zip([*FIELDS, "log_line"], zip(*rows, strict=True), strict=True))
     by_name["request_time"] = [_utc_time(t, z) for t, z in zip(by_name["time_part"], by_name["tz_part"], strict=True)]
     return pa.table([pa.array(by_name[field.name], field.type) for field in RAW_SCHEMA], schema=RAW_SCHEMA)
 
