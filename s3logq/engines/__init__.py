@@ -7,10 +7,13 @@ Athena means adding a module here, not touching the analyses.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from s3logq.lake import Lake
 
@@ -35,3 +38,35 @@ def get_engine(name: str, lake: Lake) -> Engine:
 
         return DuckDBEngine(lake)
     raise QueryError(f"unknown engine {name!r} (available: duckdb)")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How an engine differs in SQL: its sqlglot dialect, and how it takes bound parameters."""
+
+    name: str  # sqlglot dialect
+    positional: bool  # True: `?` in order (Athena/Trino); False: `:name` (Spark SQL)
+
+
+DIALECTS = {"trino": Dialect("trino", positional=True), "athena": Dialect("athena", positional=True),
+            "spark": Dialect("spark", positional=False), "duckdb": Dialect("duckdb", positional=False)}
+
+
+def render(sql: str, params: dict[str, object], dialect: str) -> tuple[str, list[object] | dict[str, object]]:
+    """An analysis (DuckDB SQL, `$name` parameters) for another engine: its SQL and its bound values.
+
+    Positional dialects get `?` and the values in order of appearance; the others keep named parameters.
+    """
+    target = DIALECTS[dialect]
+    names: list[str] = []
+
+    def placeholder(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name:
+            names.append(node.name)
+            return exp.Placeholder() if target.positional else node
+        return node
+
+    text = sqlglot.parse_one(sql, read="duckdb").transform(placeholder).sql(dialect=target.name)
+    if target.positional:
+        return text, [params[name] for name in names]
+    return text, {name: params[name] for name in names}
