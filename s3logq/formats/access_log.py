@@ -51,7 +51,7 @@ class Reject:
 
 def split_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
     """Split one access-log file into raw string columns (RAW_SCHEMA) and the lines that could not be read."""
-    if not data.strip():
+    if not data or data.isspace():
         return RAW_SCHEMA.empty_table(), []
     if not data.endswith(b"\n"):
         data += b"\n"  # Arrow's reader cannot infer the columns of a single unterminated line
@@ -319,7 +319,7 @@ def parse_access_logs(files: list[tuple[bytes, str]]) -> tuple[pa.Table, list[Re
 
     Rows keep the file and line they came from. Typing (type_access_rows) is left to the writer.
     """
-    files = [(data if data.endswith(b"\n") else data + b"\n", name) for data, name in files if data.strip()]
+    files = [(data if data.endswith(b"\n") else data + b"\n", name) for data, name in files if data and not data.isspace()]
     if not files:
         return RAW_SCHEMA.empty_table().append_column("log_file", pa.array([], pa.string())), []
     raw, rejects = split_access_log(b"".join(data for data, _ in files), "")
