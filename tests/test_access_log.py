@@ -161,3 +161,12 @@ def test_a_time_that_does_not_exist_is_rejected_not_stored_as_null() -> None:
 def test_a_zone_other_than_utc_is_converted_to_utc() -> None:
     row = one(line().replace("+0000]", "-0500]"))
     assert row["request_time"] == datetime(2024, 3, 2, 4, 59, 59, tzinfo=UTC)
+
+
+def test_identical_lines_of_another_length_keep_their_own_line_numbers() -> None:
+    short = line(fields=18)
+    rows, rejects = parse("\n".join([line(key="a"), short, short, line(key="b"), short]) + "\n")
+    assert rejects == []
+    assert [(r["log_line"], r["key"], r["hostid"]) for r in rows] == [
+        (1, "a", "HOST"), (2, "photos/a.jpg", None), (3, "photos/a.jpg", None), (4, "b", "HOST"),
+        (5, "photos/a.jpg", None)]
