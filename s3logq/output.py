@@ -106,7 +106,7 @@ def rich_table(table: pa.Table, title: str | None = None, limit: int = TABLE_PRE
     shown = readable(table.slice(0, limit))
     view = Table(title=title, show_lines=False, header_style="bold")
     for name in shown.column_names:
-        view.add_column(name, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH)
+        view.add_column(name, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH, min_width=min(len(name), 10))
     for row in shown.to_pylist():
         view.add_row(*(_cell(v) for v in row.values()))
     return view
