@@ -207,7 +207,8 @@ def sql_command(lake: Lake, query: str, fmt: str | None, output: str | None) -> 
 def analyses_command(fmt: str | None, output: str | None) -> None:
     """List the predefined analyses: name, log type, title, parameters, description."""
     rows = [{"name": a.name, "logs": a.log_type, "aliases": ", ".join(a.aliases), "title": a.title,
-             "parameters": ", ".join(a.parameters), "description": a.description} for a in load_catalog()]
+             "parameters": ", ".join(a.parameters), "description": a.description,
+             "columns": ", ".join(a.columns)} for a in load_catalog()]
     _emit(pa.Table.from_pylist(rows), fmt, output)
 
 
