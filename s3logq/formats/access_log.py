@@ -28,6 +28,7 @@ FIELDS = [
     "referrer", "useragent", "versionid", "hostid", "sigv", "ciphersuite", "authtype", "endpoint",
     "tlsversion", "accesspointarn", "aclrequired", "source_region",
 ]  # fmt: skip
+_BLOCK_BYTES = 1 << 20  # Arrow tokenizes cache-sized blocks fastest (~528 MB/s vs ~430 for 12 MB)
 MIN_FIELDS = 18  # the oldest documented lines end after the version ID (field 18)
 MIN_TOKENS = MIN_FIELDS + 1
 _TEXT_FIELDS = [name for name in FIELDS if name not in ("time_part", "tz_part")]
@@ -95,7 +96,7 @@ def _split_uniform(text: bytes, numbers: np.ndarray | None, suspicious: np.ndarr
 
     table = pcsv.read_csv(
         io.BytesIO(text),
-        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 20),
+        read_options=pcsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=_BLOCK_BYTES),
         parse_options=pcsv.ParseOptions(
             delimiter=" ", quote_char='"', escape_char="\\", double_quote=False,
             ignore_empty_lines=False, newlines_in_values=False, invalid_row_handler=on_invalid_row,
