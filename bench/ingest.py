@@ -11,15 +11,14 @@ import argparse
 import gzip
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from timing import median_seconds  # bench/timing.py (the scripts run from bench/)
 
 from s3logq.demo import write_access_logs, write_cloudtrail_logs
 from s3logq.engines.duckdb import DuckDBEngine
@@ -38,15 +37,6 @@ AWS_COLUMNS = ["bucketowner", "bucket_name", "requestdatetime", "remoteip", "req
                "key", "request_uri", "httpstatus", "errorcode", "bytessent", "objectsize", "totaltime",
                "turnaroundtime", "referrer", "useragent", "versionid", "hostid", "sigv", "ciphersuite", "authtype",
                "endpoint", "tlsversion", "accesspointarn", "aclrequired"]
-
-
-def median_seconds(action, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def uncompressed_bytes(folder: Path) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from timing import median_seconds  # bench/timing.py (the scripts run from bench/)
 
 BUCKET, PREFIX = "bench-logs", "access/"
 S3LOGQ = [sys.executable, "-c", "from s3logq.cli import main; main()"]
@@ -97,15 +98,6 @@ def s3logq_ingest(endpoint_url: str, objects: int) -> None:
             sys.exit(f"s3logq ingest failed:\n{result.stdout}{result.stderr}")
     finally:
         shutil.rmtree(lake, ignore_errors=True)
-
-
-def median_seconds(action, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
