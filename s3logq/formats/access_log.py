@@ -252,12 +252,8 @@ def parse_line(text: str) -> list[str | None] | None:
         match = pattern.match(text)
         if match:
             tokens = _tokens_from_match(match.groups())
-            return tokens if _time_parses(tokens[2], tokens[3]) else None
+            return tokens if _utc_time(tokens[2], tokens[3]) is not None else None
     return None
-
-
-def _time_parses(time_part: str | None, tz_part: str | None) -> bool:
-    return _utc_time(time_part, tz_part) is not None
 
 
 def _utc_time(time_part: str | None, tz_part: str | None) -> datetime | None:
