@@ -12,8 +12,6 @@ from datetime import datetime
 from typing import Protocol
 
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from s3logq.lake import Lake
 
@@ -57,6 +55,9 @@ def render(sql: str, params: dict[str, object], dialect: str) -> tuple[str, list
 
     Positional dialects get `?` and the values in order of appearance; the others keep named parameters.
     """
+    import sqlglot  # only rendering for another engine needs it (a tenth of a second to import)
+    from sqlglot import exp
+
     target = DIALECTS[dialect]
     names: list[str] = []
 
