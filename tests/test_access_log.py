@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from s3logq.formats.access_log import parse_access_log, type_access_rows
+from s3logq.formats.access_log import parse_access_log
 
 OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
 HOST_ID = "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234="
@@ -22,7 +22,7 @@ AWS_EXAMPLE = (
 
 def parse(text: str, name: str = "/logs/2019-02-06-00-00-00-EXAMPLE") -> tuple[list[dict], list]:
     raw, rejects = parse_access_log(text.encode(), name)
-    rows = sorted(type_access_rows(raw).to_pylist(), key=lambda r: r["log_line"])
+    rows = sorted(raw.to_pylist(), key=lambda r: r["log_line"])
     return rows, rejects
 
 

@@ -1,4 +1,4 @@
-"""Property-based: every valid access-log line the format allows parses back to the record it came from."""
+"""Property-based: every valid access-log line parses back to its record; damaged lines are never misread."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3logq.demo import AccessRecord, format_access_line
-from s3logq.formats.access_log import parse_access_log, type_access_rows
+from s3logq.formats.access_log import _careful_columns, _read_carefully, parse_access_log
 
 token = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters='"\\'), min_size=2, max_size=12)
 free_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=0, max_size=40).filter(
@@ -55,9 +55,39 @@ def expected_row(record: AccessRecord) -> dict:
 @given(st.lists(records(), min_size=1, max_size=6))
 def test_generated_valid_lines_always_parse_back_to_their_record(batch: list[AccessRecord]) -> None:
     text = "\n".join(format_access_line(record) for record in batch) + "\n"
-    raw, rejects = parse_access_log(text.encode(), "f")
+    rows, rejects = parse_access_log(text.encode(), "f")
     assert rejects == []
-    rows = sorted(type_access_rows(raw).to_pylist(), key=lambda r: r["log_line"])
+    rows = sorted(rows.to_pylist(), key=lambda r: r["log_line"])
     assert [r["log_line"] for r in rows] == list(range(1, len(batch) + 1))
     for row, record in zip(rows, batch, strict=True):
         assert {name: row[name] for name in FIELD_ORDER} == expected_row(record)
+
+
+# What damages real lines: raw and escaped quotes, stray spaces and tabs, bytes that are not UTF-8, broken
+# percent-escapes, another zone, brackets, cut lines.
+DAMAGE = ['"', "\\", '\\"', " ", "  ", "-", "\t", "\r", "%", "%zz", "%C3", "%FF", "\udcff", "é", "[", "]", "+0100]"]
+
+
+@st.composite
+def damaged_lines(draw: st.DrawFn) -> bytes:
+    line = format_access_line(draw(records()))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(line)))
+        cut = draw(st.integers(0, 100)) < 10
+        line = line[:at] if cut else line[:at] + draw(st.sampled_from(DAMAGE)) + line[at:]
+    return line.encode("utf-8", "surrogateescape")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(damaged_lines(), min_size=1, max_size=8))
+def test_a_damaged_line_is_read_as_the_careful_parser_reads_it_or_kept_aside(lines: list[bytes]) -> None:
+    """The fast path may only take a line the careful parser reads the same way; nothing is lost."""
+    text = b"\n".join(lines) + b"\n"
+    table, rejects = parse_access_log(text, "f")
+    numbered = [n for n, line in enumerate(lines, start=1) if line.strip()]
+    assert sorted(table.column("log_line").to_pylist() + [r.log_line for r in rejects]) == numbered
+    for row in table.to_pylist():
+        careful, _ = _read_carefully(text, [row["log_line"]])
+        assert careful, f"only the fast path read line {row['log_line']}"
+        expected = {name: column[0].as_py() for name, column in _careful_columns(careful).items()}
+        assert {name: row[name] for name in expected} == expected

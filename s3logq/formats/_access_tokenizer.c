@@ -1,0 +1,490 @@
+/* S3 server access log lines -> typed columns, in one pass, without the GIL.
+ *
+ * Why native: the format is not CSV (a bracketed time holding a space, quoted fields with backslash
+ * escapes, fields appended over the years), and checking every row a generic tokenizer split cost more
+ * than the split itself. This reads each line once, checks it, and writes Arrow-layout buffers
+ * (offsets, data, validity bitmaps) that Python wraps without copying.
+ *
+ * A line is emitted only when it is certainly read right: every quote pairs up, the time is
+ * `[dd/Mon/yyyy:HH:MM:SS +0000]`, status and sizes are digits or `-`, there are at least 19 tokens
+ * (18 fields), the text is valid UTF-8 and the decoded key is too. Any other non-blank line is handed
+ * back by number for the careful Python parser, which reads it or rejects it with a reason.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 28  /* 27 fields, the time counting as two tokens */
+#define MIN_TOKENS 19  /* the oldest documented lines end after the version ID (field 18) */
+
+/* Tokens kept as text, in output order; http_method (derived) is the last text column. */
+static const int TEXT_TOKENS[] = {0, 1, 4, 5, 6, 7, 8, 9, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27};
+#define N_TEXT_TOKENS 21
+#define N_TEXT (N_TEXT_TOKENS + 1)
+#define KEY_TOKEN 8
+#define URI_COLUMN 7 /* the request-URI's place in TEXT_TOKENS */
+#define STATUS_TOKEN 10
+static const int NUMBER_TOKENS[] = {12, 13, 14, 15}; /* bytessent, objectsize, totaltime, turnaroundtime */
+#define N_NUMBERS 4
+static const int QUOTED_TOKENS[] = {9, 16, 17}; /* request-URI, referer, user agent */
+
+typedef struct {
+    const char *start;
+    Py_ssize_t length;
+    int quoted;  /* value is inside quotes: backslash escapes apply */
+    int escaped; /* holds a backslash escape (needs unescaping) */
+} Token;
+
+typedef struct {
+    char *data;
+    Py_ssize_t size, capacity;
+} Bytes;
+
+typedef struct {
+    Bytes data;
+    int32_t *offsets;
+    uint8_t *validity;
+} TextColumn;
+
+typedef struct {
+    Py_ssize_t rows, capacity, bad_count;
+    int32_t *line_numbers, *bad_lines;
+    int64_t *times;
+    int16_t *status;
+    uint8_t *status_valid;
+    int64_t *numbers[N_NUMBERS];
+    uint8_t *numbers_valid[N_NUMBERS];
+    TextColumn text[N_TEXT];
+    char *scratch; /* one decoded key */
+    int failed;    /* out of memory */
+} Output;
+
+static int bytes_reserve(Bytes *b, Py_ssize_t extra) {
+    if (b->size + extra <= b->capacity) return 0;
+    Py_ssize_t capacity = b->capacity ? b->capacity : 1 << 18; /* past malloc's mmap threshold: grows by mremap */
+    while (capacity < b->size + extra) capacity *= 2;
+    char *grown = realloc(b->data, (size_t)capacity);
+    if (!grown) return -1;
+    b->data = grown;
+    b->capacity = capacity;
+    return 0;
+}
+
+static inline void set_bit(uint8_t *bitmap, Py_ssize_t i) { bitmap[i >> 3] |= (uint8_t)(1u << (i & 7)); }
+
+/* --- checks --------------------------------------------------------------------------------------- */
+
+static int all_digits(const Token *t, int max_digits) {
+    if (t->quoted || t->length < 1 || t->length > max_digits) return 0;
+    for (Py_ssize_t i = 0; i < t->length; i++)
+        if (t->start[i] < '0' || t->start[i] > '9') return 0;
+    return 1;
+}
+
+static int is_dash(const char *s, Py_ssize_t n) { return n == 1 && s[0] == '-'; }
+
+static int64_t parse_digits(const char *s, Py_ssize_t n) {
+    int64_t value = 0;
+    for (Py_ssize_t i = 0; i < n; i++) value = value * 10 + (s[i] - '0');
+    return value;
+}
+
+static int two_digits(const char *s, int *value) {
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9') return 0;
+    *value = (s[0] - '0') * 10 + (s[1] - '0');
+    return 1;
+}
+
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* `[06/Feb/2019:00:00:38` followed by `+0000]` -> microseconds since the epoch (UTC), or -1. */
+static int64_t parse_time(const Token *time, const Token *zone) {
+    if (time->quoted || zone->quoted || time->length != 21 || zone->length != 6) return -1;
+    if (memcmp(zone->start, "+0000]", 6) != 0) return -1; /* other zones: the careful parser converts */
+    const char *s = time->start;
+    if (s[0] != '[' || s[3] != '/' || s[7] != '/' || s[12] != ':' || s[15] != ':' || s[18] != ':') return -1;
+    int day, month = 0, year_hi, year_lo, hour, minute, second;
+    for (int m = 0; m < 12; m++)
+        if (memcmp(s + 4, MONTHS + 3 * m, 3) == 0) month = m + 1;
+    if (!month || !two_digits(s + 1, &day) || !two_digits(s + 8, &year_hi) || !two_digits(s + 10, &year_lo) ||
+        !two_digits(s + 13, &hour) || !two_digits(s + 16, &minute) || !two_digits(s + 19, &second))
+        return -1;
+    int year = year_hi * 100 + year_lo;
+    static const int DAYS[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    int month_days = DAYS[month - 1] + (month == 2 && leap);
+    if (year < 1 || day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59) return -1;
+    int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    return seconds * 1000000;
+}
+
+/* Valid UTF-8 (no overlongs, no surrogates), as Arrow requires of strings. */
+static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            /* ASCII runs, eight bytes at a time */
+            while (i + 8 <= n) {
+                uint64_t word;
+                memcpy(&word, s + i, 8);
+                if (word & 0x8080808080808080ULL) break;
+                i += 8;
+            }
+            if (i < n && s[i] < 0x80) i++;
+            continue;
+        }
+        int extra;
+        uint32_t code;
+        if (c >= 0xC2 && c <= 0xDF) { extra = 1; code = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { extra = 2; code = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { extra = 3; code = c & 0x07; }
+        else return 0;
+        if (i + extra >= n) return 0;
+        for (int k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            code = (code << 6) | (s[i + k] & 0x3F);
+        }
+        if ((extra == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+            (extra == 3 && (code < 0x10000 || code > 0x10FFFF)))
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+
+/* --- tokenizing one line --------------------------------------------------------------------------- */
+
+/* The first `"` or `\\` in [p, end), or end (two vectorized scans beat one byte loop on long values). */
+static inline const char *find_quote_or_backslash(const char *p, const char *end) {
+    const char *quote = memchr(p, '"', (size_t)(end - p));
+    if (!quote) quote = end;
+    const char *backslash = memchr(p, '\\', (size_t)(quote - p));
+    return backslash ? backslash : quote;
+}
+
+/* Splits [p, end) into tokens; returns the token count, or -1 when a quote does not pair up. */
+static int tokenize_line(const char *p, const char *end, Token *tokens) {
+    int count = 0;
+    while (p < end && count < MAX_TOKENS) {
+        Token *t = &tokens[count++];
+        t->escaped = 0;
+        if (*p == '"') {
+            const char *q = p + 1;
+            for (;;) {
+                q = find_quote_or_backslash(q, end);
+                if (q >= end) return -1; /* cut inside a quoted field */
+                if (*q == '\\' && q + 1 < end) { t->escaped = 1; q += 2; continue; }
+                if (*q == '"') {
+                    if (q + 1 == end || q[1] == ' ') break;
+                    return -1; /* a raw quote inside the value */
+                }
+                q++;
+            }
+            t->start = p + 1;
+            t->length = q - p - 1;
+            t->quoted = 1;
+            p = q + 1;
+        } else {
+            const char *q = memchr(p, ' ', (size_t)(end - p));
+            if (!q) q = end;
+            if (memchr(p, '"', (size_t)(q - p))) return -1;
+            if (q == p) return -1; /* two spaces in a row: not a field */
+            t->start = p;
+            t->length = q - p;
+            t->quoted = 0;
+            p = q;
+        }
+        if (p < end) p++; /* the space after the token */
+    }
+    /* Unknown trailing fields are ignored, but a quote there may close a value that ended too early. */
+    if (p < end && memchr(p, '"', (size_t)(end - p))) return -1;
+    return count;
+}
+
+/* --- writing a row --------------------------------------------------------------------------------- */
+
+static int append_text(Output *out, int column, const char *s, Py_ssize_t n, int null) {
+    TextColumn *c = &out->text[column];
+    if (!null) {
+        if (bytes_reserve(&c->data, n) < 0) return -1;
+        memcpy(c->data.data + c->data.size, s, (size_t)n);
+        c->data.size += n;
+        set_bit(c->validity, out->rows);
+    }
+    c->offsets[out->rows + 1] = (int32_t)c->data.size;
+    return 0;
+}
+
+/* A quoted value without its backslash escapes. */
+static int append_unescaped(Output *out, int column, const Token *t) {
+    TextColumn *c = &out->text[column];
+    if (bytes_reserve(&c->data, t->length) < 0) return -1;
+    char *dst = c->data.data + c->data.size;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < t->length; i++) {
+        char ch = t->start[i];
+        if (ch == '\\' && i + 1 < t->length) ch = t->start[++i];
+        dst[n++] = ch;
+    }
+    if (is_dash(dst, n)) return append_text(out, column, NULL, 0, 1);
+    c->data.size += n;
+    set_bit(c->validity, out->rows);
+    c->offsets[out->rows + 1] = (int32_t)c->data.size;
+    return 0;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes a key into scratch (as urllib.parse.unquote: `+` stays, bad escapes stay as they are). */
+static Py_ssize_t percent_decode(const char *s, Py_ssize_t n, char *dst) {
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
+            (lo = hex_value(s[i + 2])) >= 0) {
+            dst[k++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            dst[k++] = s[i];
+        }
+    }
+    return k;
+}
+
+/* Checks the tokens of one line and appends them as a row; 1: appended, 0: not certain, -1: no memory. */
+static int append_row(Output *out, Token *tokens, int count, int32_t line_number) {
+    if (count < MIN_TOKENS) return 0;
+    static const Token MISSING = {"-", 1, 0, 0};
+    for (int i = count; i < MAX_TOKENS; i++) tokens[i] = MISSING; /* older lines: missing fields are NULL */
+
+    int64_t time = parse_time(&tokens[2], &tokens[3]);
+    if (time < 0) return 0;
+    /* The request-URI, referer and user agent are quoted or a bare `-`: a bare word there means a space
+     * inside an earlier field shifted everything after it. No other field is ever quoted. */
+    for (int i = 0; i < MAX_TOKENS; i++) {
+        int quotable = i == QUOTED_TOKENS[0] || i == QUOTED_TOKENS[1] || i == QUOTED_TOKENS[2];
+        if (tokens[i].quoted ? !quotable : quotable && !is_dash(tokens[i].start, tokens[i].length)) return 0;
+    }
+    const Token *status = &tokens[STATUS_TOKEN];
+    int status_null = !status->quoted && is_dash(status->start, status->length);
+    if (!status_null && (status->length != 3 || !all_digits(status, 3))) return 0;
+    for (int i = 0; i < N_NUMBERS; i++) {
+        const Token *t = &tokens[NUMBER_TOKENS[i]];
+        if (!(t->quoted == 0 && is_dash(t->start, t->length)) && !all_digits(t, 18)) return 0;
+    }
+    const Token *key = &tokens[KEY_TOKEN];
+    Py_ssize_t key_length = key->length;
+    const char *key_text = key->start;
+    if (!key->quoted && memchr(key->start, '%', (size_t)key->length)) {
+        key_length = percent_decode(key->start, key->length, out->scratch);
+        key_text = out->scratch;
+        if (!valid_utf8((const unsigned char *)key_text, key_length)) return 0;
+    }
+
+    Py_ssize_t row = out->rows;
+    out->line_numbers[row] = line_number;
+    out->times[row] = time;
+    if (!status_null) {
+        out->status[row] = (int16_t)parse_digits(status->start, 3);
+        set_bit(out->status_valid, row);
+    }
+    for (int i = 0; i < N_NUMBERS; i++) {
+        const Token *t = &tokens[NUMBER_TOKENS[i]];
+        if (is_dash(t->start, t->length)) continue;
+        out->numbers[i][row] = parse_digits(t->start, t->length);
+        set_bit(out->numbers_valid[i], row);
+    }
+    for (int c = 0; c < N_TEXT_TOKENS; c++) {
+        const Token *t = &tokens[TEXT_TOKENS[c]];
+        int rc;
+        if (TEXT_TOKENS[c] == KEY_TOKEN)
+            rc = append_text(out, c, key_text, key_length, is_dash(key_text, key_length));
+        else if (t->escaped)
+            rc = append_unescaped(out, c, t);
+        else
+            rc = append_text(out, c, t->start, t->length, is_dash(t->start, t->length));
+        if (rc < 0) return -1;
+    }
+    /* http_method: the (unescaped) request-URI's first word, when it has more than one */
+    const TextColumn *uri = &out->text[URI_COLUMN];
+    const char *uri_text = uri->data.data + uri->offsets[row];
+    Py_ssize_t uri_length = uri->offsets[row + 1] - uri->offsets[row];
+    const char *space = uri_length ? memchr(uri_text, ' ', (size_t)uri_length) : NULL;
+    if (append_text(out, N_TEXT - 1, uri_text, space ? space - uri_text : 0, space == NULL) < 0) return -1;
+    out->rows++;
+    return 1;
+}
+
+/* --- the whole buffer ------------------------------------------------------------------------------ */
+
+static void free_output(Output *out) {
+    free(out->line_numbers);
+    free(out->bad_lines);
+    free(out->times);
+    free(out->status);
+    free(out->status_valid);
+    for (int i = 0; i < N_NUMBERS; i++) {
+        free(out->numbers[i]);
+        free(out->numbers_valid[i]);
+    }
+    for (int c = 0; c < N_TEXT; c++) {
+        free(out->text[c].data.data);
+        free(out->text[c].offsets);
+        free(out->text[c].validity);
+    }
+    free(out->scratch);
+}
+
+static int allocate_output(Output *out, Py_ssize_t lines, Py_ssize_t longest_line) {
+    memset(out, 0, sizeof(*out));
+    Py_ssize_t bitmap = lines / 8 + 1;
+    out->capacity = lines;
+    out->line_numbers = malloc(sizeof(int32_t) * lines + 1);
+    out->bad_lines = malloc(sizeof(int32_t) * lines + 1);
+    out->times = malloc(sizeof(int64_t) * lines + 1);
+    out->status = calloc((size_t)lines + 1, sizeof(int16_t));
+    out->status_valid = calloc((size_t)bitmap, 1);
+    int ok = out->line_numbers && out->bad_lines && out->times && out->status && out->status_valid;
+    for (int i = 0; i < N_NUMBERS; i++) {
+        out->numbers[i] = calloc((size_t)lines + 1, sizeof(int64_t));
+        out->numbers_valid[i] = calloc((size_t)bitmap, 1);
+        ok = ok && out->numbers[i] && out->numbers_valid[i];
+    }
+    for (int c = 0; c < N_TEXT; c++) {
+        out->text[c].offsets = calloc((size_t)lines + 1, sizeof(int32_t));
+        out->text[c].validity = calloc((size_t)bitmap, 1);
+        ok = ok && out->text[c].offsets && out->text[c].validity;
+    }
+    out->scratch = malloc((size_t)longest_line + 1);
+    return ok && out->scratch ? 0 : -1;
+}
+
+static int is_blank(const char *p, const char *end) {
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\v' && *p != '\f') return 0;
+    return 1;
+}
+
+static void tokenize_buffer(const char *data, Py_ssize_t size, Output *out) {
+    const char *p = data, *stop = data + size;
+    int check_utf8 = !valid_utf8((const unsigned char *)data, size); /* else line by line, to find the bad ones */
+    Token tokens[MAX_TOKENS];
+    int32_t line_number = 0;
+    while (p < stop) {
+        const char *newline = memchr(p, '\n', (size_t)(stop - p));
+        const char *end = newline ? newline : stop;
+        line_number++;
+        const char *line_end = (end > p && end[-1] == '\r') ? end - 1 : end;
+        if (!is_blank(p, line_end)) {
+            int count = tokenize_line(p, line_end, tokens);
+            int appended = 0;
+            if (count >= 0 && (!check_utf8 || valid_utf8((const unsigned char *)p, line_end - p)))
+                appended = append_row(out, tokens, count, line_number);
+            if (appended < 0) { out->failed = 1; return; }
+            if (!appended) out->bad_lines[out->bad_count++] = line_number;
+        }
+        p = end + 1;
+    }
+}
+
+static PyObject *bytes_of(const void *data, Py_ssize_t size) {
+    return PyBytes_FromStringAndSize(size ? (const char *)data : "", size);
+}
+
+static PyObject *bitmap_of(const uint8_t *bitmap, Py_ssize_t rows) { return bytes_of(bitmap, (rows + 7) / 8); }
+
+static PyObject *build_result(Output *out) {
+    Py_ssize_t n = out->rows;
+    PyObject *numbers = PyTuple_New(N_NUMBERS), *text = PyTuple_New(N_TEXT);
+    if (!numbers || !text) goto fail;
+    for (int i = 0; i < N_NUMBERS; i++) {
+        PyObject *pair = Py_BuildValue("(NN)", bytes_of(out->numbers[i], n * 8), bitmap_of(out->numbers_valid[i], n));
+        if (!pair) goto fail;
+        PyTuple_SET_ITEM(numbers, i, pair);
+    }
+    for (int c = 0; c < N_TEXT; c++) {
+        TextColumn *col = &out->text[c];
+        PyObject *triple = Py_BuildValue("(NNN)", bytes_of(col->offsets, (n + 1) * 4),
+                                         bytes_of(col->data.data, col->data.size), bitmap_of(col->validity, n));
+        if (!triple) goto fail;
+        PyTuple_SET_ITEM(text, c, triple);
+    }
+    return Py_BuildValue("{s:n,s:N,s:N,s:N,s:(NN),s:N,s:N}", "rows", n,
+                         "line_numbers", bytes_of(out->line_numbers, n * 4),
+                         "bad_lines", bytes_of(out->bad_lines, out->bad_count * 4),
+                         "times", bytes_of(out->times, n * 8),
+                         "status", bytes_of(out->status, n * 2), bitmap_of(out->status_valid, n),
+                         "numbers", numbers, "text", text);
+fail:
+    Py_XDECREF(numbers);
+    Py_XDECREF(text);
+    return NULL;
+}
+
+static PyObject *tokenize(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const char *data = view.buf;
+    Py_ssize_t size = view.len, lines = 1, longest = 0;
+    Output out;
+    int allocated;
+    Py_BEGIN_ALLOW_THREADS
+    for (const char *p = data, *stop = data + size; p < stop;) {
+        const char *newline = memchr(p, '\n', (size_t)(stop - p));
+        const char *end = newline ? newline : stop;
+        if (end - p > longest) longest = end - p;
+        lines++;
+        p = end + 1;
+    }
+    allocated = allocate_output(&out, lines, longest);
+    if (allocated == 0) tokenize_buffer(data, size, &out);
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    if (allocated < 0 || out.failed)
+        PyErr_NoMemory();
+    else
+        result = build_result(&out);
+    free_output(&out);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef METHODS[] = {
+    {"tokenize", tokenize, METH_VARARGS,
+     "Typed column buffers of the access-log lines of a buffer, and the numbers of lines to read carefully."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, .m_name = "_access_tokenizer", .m_size = -1,
+                                    .m_methods = METHODS};
+
+PyMODINIT_FUNC PyInit__access_tokenizer(void) {
+#ifdef M_MMAP_THRESHOLD
+    /* Ingest allocates and frees buffers of megabytes per file (decompressed text, columns). glibc maps
+     * each one afresh and unmaps it on free, so every page faults again: a quarter of ingest's CPU was in
+     * the kernel. Keeping them on the heap lets the next file reuse the same memory. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+    return PyModule_Create(&MODULE);
+}
