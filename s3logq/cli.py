@@ -16,10 +16,8 @@ from s3logq import __version__
 from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
 from s3logq.engines import QueryError, get_engine
 from s3logq.formats import LOG_TYPES
-from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_workers, ingest
-from s3logq.investigate import AwsOptions, Investigation, Notifier, describe_filters, investigate, workers_for
+from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_workers, ingest, workers_for
 from s3logq.lake import Lake
-from s3logq.notify import PREVIEW_ROWS, AnalysisResult
 from s3logq.output import (
     FORMATS,
     SERIALIZERS,
@@ -241,6 +239,10 @@ def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, show_sql: bool,
                 fmt: str | None, output: str | None, notify_targets: tuple[str, ...], **filters: Any) -> None:
     """Run a predefined analysis by NAME (or the AWS guidance's AnalysisType name)."""
+    # mail and HTTP clients are imported when a command needs them, not on every command's start
+    from s3logq.investigate import Notifier, describe_filters
+    from s3logq.notify import PREVIEW_ROWS, AnalysisResult
+
     check_range(filters.get("since"), filters.get("until"))
     analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
     if show_sql:
@@ -283,6 +285,8 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
                         endpoint_url: str | None, **filters: Any) -> None:
     """Ingest --since/--until from the logs (only the days and --bucket needed), run each --analysis, write
     the results (--output ending in / gets <analysis>.<ext> each), and notify at start, finish and failure."""
+    from s3logq.investigate import AwsOptions, Investigation, investigate
+
     since, until, bucket = filters.pop("since"), filters.pop("until"), filters.pop("bucket")
     job = Investigation(logs, analyses, since, until, bucket, filters, output, fmt, notify_targets,
                         AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path)

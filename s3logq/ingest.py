@@ -19,6 +19,7 @@ from s3logq.formats.access_log import Reject, parse_access_logs
 from s3logq.formats.cloudtrail import NotCloudTrail, parse_cloudtrail
 from s3logq.lake import IngestedSource, Lake
 from s3logq.sources import SourceFile
+from s3logq.sources.s3 import DEFAULT_WORKERS
 from s3logq.writer import PartWriter
 
 # mimalloc (Arrow's default here) hands memory back to the OS so eagerly that ingest spent a third of its
@@ -244,3 +245,11 @@ def _exclusive(lake: Lake) -> Iterator[None]:
 
 def default_workers() -> int:
     return max(2, (os.cpu_count() or 2))
+
+
+def workers_for(sources: tuple[str, ...] | list[str]) -> int:
+    """Objects fetched at once: S3 reads wait on the network, so many; local reads need CPUs, so as many."""
+    if any(source.startswith("s3://") for source in sources):
+        return DEFAULT_WORKERS
+    return default_workers()
+

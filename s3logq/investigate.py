@@ -3,7 +3,6 @@ write each result, and notify at start, finish and failure."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -213,10 +212,3 @@ class Notifier:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-def workers_for(sources: tuple[str, ...] | list[str]) -> int:
-    """Objects fetched at once: S3 reads wait on the network, so many; local reads need CPUs, so as many."""
-    if any(source.startswith("s3://") for source in sources):
-        return DEFAULT_WORKERS
-    return max(2, os.cpu_count() or 2)
