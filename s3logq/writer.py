@@ -56,6 +56,19 @@ def _split_by_day(rows: pa.Table, days: pa.Array) -> list[tuple[int, pa.Table]]:
     return [(day, rows.filter(pc.equal(days, day))) for day in pc.unique(days).to_pylist()]
 
 
+def _rows_per_file(log_files: pa.ChunkedArray) -> Counter[str]:
+    """Rows per source file; access-log chunks are dictionary-encoded, each with its own files."""
+    counts: Counter[str] = Counter()
+    for chunk in log_files.chunks:
+        if isinstance(chunk, pa.DictionaryArray):
+            numbers = np.bincount(chunk.indices.to_numpy(zero_copy_only=False), minlength=len(chunk.dictionary))
+            counts.update({name: int(n) for name, n in zip(chunk.dictionary.to_pylist(), numbers, strict=True) if n})
+        elif len(chunk):
+            names, numbers = pc.value_counts(chunk).flatten()
+            counts.update(dict(zip(names.to_pylist(), numbers.to_pylist(), strict=True)))
+    return counts
+
+
 class PartWriter:
     """Collects typed tables, keeps the rows in [since, until) of the wanted buckets, writes parts."""
 
@@ -122,13 +135,12 @@ class PartWriter:
         in_range = kept.num_rows
         if table_name == "cloudtrail":
             kept = self._without_duplicate_events(kept)
-        counts = kept.group_by("log_file").aggregate([("log_file", "count")])
+        rows_by_file = _rows_per_file(kept.column("log_file"))
         with self.lock:
             self.rows_outside_range += batch.num_rows - in_range
             self.duplicates_dropped += in_range - kept.num_rows
             self.rows_by_table[table_name] += kept.num_rows
-            self.rows_by_file.update(dict(zip(counts.column("log_file").to_pylist(),
-                                              counts.column("log_file_count").to_pylist(), strict=True)))
+            self.rows_by_file.update(rows_by_file)
         for day, rows in _split_by_day(kept, _day_numbers(kept.column(time_column))):
             self._write_day(table_name, (EPOCH + timedelta(days=day)).isoformat(), rows)
 

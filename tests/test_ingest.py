@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -77,6 +78,18 @@ def test_ingest_stores_every_row_once_and_a_rerun_reads_nothing(logs: Path, tmp_
     assert count(lake, "select count(*) from access_log") == [(6,)]
     assert count(lake, "select eventid from cloudtrail order by 1") == [("e-1",), ("e-2",)]
     assert count(lake, "select log_line, raw_line from rejects") == [(4, "garbage line")]
+
+
+def test_the_manifest_counts_each_files_stored_rows_and_rejects(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    with sqlite3.connect(lake.root / "manifest.sqlite") as manifest:
+        recorded = {Path(uri).name: (rows, rejected) for uri, rows, rejected in
+                    manifest.execute("select uri, rows, rejected from sources where skipped_reason is null")}
+    assert recorded == {"2024-03-01-10-00-00-AAAA": (3, 1), "2024-03-02-00-05-00-BBBB.gz": (2, 0),
+                        "2024-02-20-00-00-00-OLD0": (1, 0),
+                        "111122223333_CloudTrail_us-east-1_20240301T1205Z_x1.json.gz": (1, 0),
+                        "111122223333_CloudTrail_us-east-1_20240301T1210Z_x2.json.gz": (1, 0)}
 
 
 def test_an_event_delivered_again_in_a_later_ingest_is_not_doubled(logs: Path, tmp_path: Path) -> None:

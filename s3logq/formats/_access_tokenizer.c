@@ -51,7 +51,8 @@ typedef struct {
 
 typedef struct {
     Py_ssize_t rows, capacity, bad_count;
-    int32_t *line_numbers, *bad_lines;
+    int32_t *file_numbers, *line_numbers; /* where each row came from: file (0-based) and line (1-based) */
+    int32_t *bad_files, *bad_lines;       /* the lines left to the careful parser */
     int64_t *times;
     int16_t *status;
     uint8_t *status_valid;
@@ -272,7 +273,7 @@ static Py_ssize_t percent_decode(const char *s, Py_ssize_t n, char *dst) {
 }
 
 /* Checks the tokens of one line and appends them as a row; 1: appended, 0: not certain, -1: no memory. */
-static int append_row(Output *out, Token *tokens, int count, int32_t line_number) {
+static int append_row(Output *out, Token *tokens, int count, int32_t file_number, int32_t line_number) {
     if (count < MIN_TOKENS) return 0;
     static const Token MISSING = {"-", 1, 0, 0};
     for (int i = count; i < MAX_TOKENS; i++) tokens[i] = MISSING; /* older lines: missing fields are NULL */
@@ -302,6 +303,7 @@ static int append_row(Output *out, Token *tokens, int count, int32_t line_number
     }
 
     Py_ssize_t row = out->rows;
+    out->file_numbers[row] = file_number;
     out->line_numbers[row] = line_number;
     out->times[row] = time;
     if (!status_null) {
@@ -338,7 +340,9 @@ static int append_row(Output *out, Token *tokens, int count, int32_t line_number
 /* --- the whole buffer ------------------------------------------------------------------------------ */
 
 static void free_output(Output *out) {
+    free(out->file_numbers);
     free(out->line_numbers);
+    free(out->bad_files);
     free(out->bad_lines);
     free(out->times);
     free(out->status);
@@ -359,12 +363,14 @@ static int allocate_output(Output *out, Py_ssize_t lines, Py_ssize_t longest_lin
     memset(out, 0, sizeof(*out));
     Py_ssize_t bitmap = lines / 8 + 1;
     out->capacity = lines;
+    out->file_numbers = malloc(sizeof(int32_t) * lines + 1);
     out->line_numbers = malloc(sizeof(int32_t) * lines + 1);
+    out->bad_files = malloc(sizeof(int32_t) * lines + 1);
     out->bad_lines = malloc(sizeof(int32_t) * lines + 1);
     out->times = malloc(sizeof(int64_t) * lines + 1);
     out->status = calloc((size_t)lines + 1, sizeof(int16_t));
     out->status_valid = calloc((size_t)bitmap, 1);
-    int ok = out->line_numbers && out->bad_lines && out->times && out->status && out->status_valid;
+    int ok = out->file_numbers && out->line_numbers && out->bad_files && out->bad_lines && out->times && out->status && out->status_valid;
     for (int i = 0; i < N_NUMBERS; i++) {
         out->numbers[i] = calloc((size_t)lines + 1, sizeof(int64_t));
         out->numbers_valid[i] = calloc((size_t)bitmap, 1);
@@ -385,7 +391,7 @@ static int is_blank(const char *p, const char *end) {
     return 1;
 }
 
-static void tokenize_buffer(const char *data, Py_ssize_t size, Output *out) {
+static void tokenize_buffer(const char *data, Py_ssize_t size, int32_t file_number, Output *out) {
     const char *p = data, *stop = data + size;
     int check_utf8 = !valid_utf8((const unsigned char *)data, size); /* else line by line, to find the bad ones */
     Token tokens[MAX_TOKENS];
@@ -399,9 +405,12 @@ static void tokenize_buffer(const char *data, Py_ssize_t size, Output *out) {
             int count = tokenize_line(p, line_end, tokens);
             int appended = 0;
             if (count >= 0 && (!check_utf8 || valid_utf8((const unsigned char *)p, line_end - p)))
-                appended = append_row(out, tokens, count, line_number);
+                appended = append_row(out, tokens, count, file_number, line_number);
             if (appended < 0) { out->failed = 1; return; }
-            if (!appended) out->bad_lines[out->bad_count++] = line_number;
+            if (!appended) {
+                out->bad_files[out->bad_count] = file_number;
+                out->bad_lines[out->bad_count++] = line_number;
+            }
         }
         p = end + 1;
     }
@@ -429,8 +438,10 @@ static PyObject *build_result(Output *out) {
         if (!triple) goto fail;
         PyTuple_SET_ITEM(text, c, triple);
     }
-    return Py_BuildValue("{s:n,s:N,s:N,s:N,s:(NN),s:N,s:N}", "rows", n,
+    return Py_BuildValue("{s:n,s:N,s:N,s:N,s:N,s:N,s:(NN),s:N,s:N}", "rows", n,
+                         "file_numbers", bytes_of(out->file_numbers, n * 4),
                          "line_numbers", bytes_of(out->line_numbers, n * 4),
+                         "bad_files", bytes_of(out->bad_files, out->bad_count * 4),
                          "bad_lines", bytes_of(out->bad_lines, out->bad_count * 4),
                          "times", bytes_of(out->times, n * 8),
                          "status", bytes_of(out->status, n * 2), bitmap_of(out->status_valid, n),
@@ -441,37 +452,52 @@ fail:
     return NULL;
 }
 
-static PyObject *tokenize(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
-    const char *data = view.buf;
-    Py_ssize_t size = view.len, lines = 1, longest = 0;
-    Output out;
-    int allocated;
-    Py_BEGIN_ALLOW_THREADS
+/* Lines of [data, data + size): how many, and the longest. */
+static void measure_lines(const char *data, Py_ssize_t size, Py_ssize_t *lines, Py_ssize_t *longest) {
     for (const char *p = data, *stop = data + size; p < stop;) {
         const char *newline = memchr(p, '\n', (size_t)(stop - p));
         const char *end = newline ? newline : stop;
-        if (end - p > longest) longest = end - p;
-        lines++;
+        if (end - p > *longest) *longest = end - p;
+        (*lines)++;
         p = end + 1;
     }
-    allocated = allocate_output(&out, lines, longest);
-    if (allocated == 0) tokenize_buffer(data, size, &out);
-    Py_END_ALLOW_THREADS
+}
+
+static PyObject *tokenize(PyObject *self, PyObject *args) {
+    PyObject *files;
+    if (!PyArg_ParseTuple(args, "O", &files)) return NULL;
+    PyObject *sequence = PySequence_Fast(files, "tokenize() takes a list of bytes, one per file");
+    if (!sequence) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence), taken = 0;
+    Py_buffer *views = PyMem_Calloc((size_t)count + 1, sizeof(Py_buffer));
     PyObject *result = NULL;
+    if (!views) { PyErr_NoMemory(); goto done; }
+    for (; taken < count; taken++)
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(sequence, taken), &views[taken], PyBUF_SIMPLE) < 0) goto done;
+    Py_ssize_t lines = 1, longest = 0;
+    Output out;
+    int allocated;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count; i++) measure_lines(views[i].buf, views[i].len, &lines, &longest);
+    allocated = allocate_output(&out, lines, longest);
+    for (Py_ssize_t i = 0; allocated == 0 && !out.failed && i < count; i++)
+        tokenize_buffer(views[i].buf, views[i].len, (int32_t)i, &out);
+    Py_END_ALLOW_THREADS
     if (allocated < 0 || out.failed)
         PyErr_NoMemory();
     else
         result = build_result(&out);
     free_output(&out);
-    PyBuffer_Release(&view);
+done:
+    for (Py_ssize_t i = 0; i < taken; i++) PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    Py_DECREF(sequence);
     return result;
 }
 
 static PyMethodDef METHODS[] = {
     {"tokenize", tokenize, METH_VARARGS,
-     "Typed column buffers of the access-log lines of a buffer, and the numbers of lines to read carefully."},
+     "Typed column buffers of the access-log lines of some files, and the lines left to read carefully."},
     {NULL, NULL, 0, NULL},
 };
 

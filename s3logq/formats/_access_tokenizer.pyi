@@ -1,4 +1,5 @@
+from collections.abc import Sequence
 from typing import Any
 
-def tokenize(data: bytes) -> dict[str, Any]:
-    """Typed column buffers of the access-log lines of a buffer, and the numbers of lines to read carefully."""
+def tokenize(files: Sequence[bytes]) -> dict[str, Any]:
+    """Typed column buffers of the access-log lines of some files, and the lines left to read carefully."""

@@ -46,7 +46,10 @@ ACCESS_SCHEMA = pa.schema([
     ("accesspointarn", pa.string()), ("aclrequired", pa.string()), ("source_region", pa.string()),
     ("http_method", pa.string()), ("log_file", pa.string()), ("log_line", pa.int32()),
 ])  # fmt: skip
-_TYPES = {field.name: field.type for field in ACCESS_SCHEMA}
+# As parsed, before the lake: the file name is stored once per file, each row pointing at it.
+PARSED_SCHEMA = ACCESS_SCHEMA.set(ACCESS_SCHEMA.get_field_index("log_file"),
+                                  pa.field("log_file", pa.dictionary(pa.int32(), pa.string())))
+_TYPES = {field.name: field.type for field in ACCESS_SCHEMA} | {"file_number": pa.int32()}
 
 
 @dataclass(frozen=True)
@@ -60,46 +63,43 @@ class Reject:
 
 
 def parse_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
-    """One access-log file as typed rows (ACCESS_SCHEMA) and the lines that could not be read."""
+    """One access-log file as typed rows (PARSED_SCHEMA) and the lines that could not be read."""
     return parse_access_logs([(data, log_file)])
 
 
 def parse_access_logs(files: list[tuple[bytes, str]]) -> tuple[pa.Table, list[Reject]]:
-    """Several access-log files read as one text (small files cost one call, not one each).
+    """Several access-log files read in one call (small files cost one call, not one each).
 
-    Rows keep the file and line they came from; rows read carefully follow the others.
+    Rows keep the file and line they came from; rows read carefully follow the others. `log_file` is
+    dictionary-encoded here (one name per file, not per row); the lake stores it as plain text.
     """
-    files = [(data if data.endswith(b"\n") else data + b"\n", name) for data, name in files if data and not data.isspace()]
+    files = [(data, name) for data, name in files if data]
     if not files:
-        return ACCESS_SCHEMA.empty_table(), []
-    text = b"".join(data for data, _ in files)
-    tokens = tokenize(text)
+        return PARSED_SCHEMA.empty_table(), []
+    tokens = tokenize([data for data, _ in files])
     columns = _native_columns(tokens)
-    retried, rejects = _read_carefully(text, np.frombuffer(tokens["bad_lines"], np.int32).tolist())
+    retried: list[list] = []
+    rejects: list[Reject] = []
+    bad_files = np.frombuffer(tokens["bad_files"], np.int32)
+    bad_lines = np.frombuffer(tokens["bad_lines"], np.int32)
+    for index in np.unique(bad_files).tolist():
+        data, name = files[index]
+        rows, file_rejects = _read_carefully(data, bad_lines[bad_files == index].tolist(), name)
+        retried += [row + [index] for row in rows]
+        rejects += file_rejects
     if retried:
         careful = _careful_columns(retried)
         columns = {name: pa.concat_arrays([columns[name], careful[name]]) for name in columns}
-    last_line = np.cumsum([data.count(b"\n") for data, _ in files])  # each file's last line in the joined text
-    first_line = np.concatenate([[0], last_line[:-1]])
-    numbers = columns["log_line"].to_numpy()
-    index = np.searchsorted(last_line, numbers, side="left")
-    columns["log_line"] = pa.array(numbers - first_line[index], pa.int32())
-    columns["log_file"] = pa.array([name for _, name in files], pa.string()).take(index)
-    rejects = [_in_its_file(reject, files, last_line, first_line) for reject in rejects]
-    return pa.Table.from_arrays([columns[field.name] for field in ACCESS_SCHEMA], schema=ACCESS_SCHEMA), rejects
-
-
-def _in_its_file(reject: Reject, files: list[tuple[bytes, str]], last_line: np.ndarray,
-                 first_line: np.ndarray) -> Reject:
-    """A reject numbered in the joined text, renumbered in the file it came from."""
-    k = int(np.searchsorted(last_line, reject.log_line, side="left"))
-    return Reject(files[k][1], reject.log_line - int(first_line[k]), reject.reason, reject.raw_line)
+    names = pa.array([name for _, name in files], pa.string())
+    columns["log_file"] = pa.DictionaryArray.from_arrays(columns.pop("file_number"), names)
+    return pa.Table.from_arrays([columns[field.name] for field in PARSED_SCHEMA], schema=PARSED_SCHEMA), rejects
 
 
 def _native_columns(tokens: dict) -> dict[str, pa.Array]:
     """The tokenizer's buffers wrapped as Arrow arrays (no copy)."""
     rows = tokens["rows"]
-    columns = {"log_line": pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(tokens["line_numbers"])]),
+    columns = {"file_number": pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(tokens["file_numbers"])]),
+               "log_line": pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(tokens["line_numbers"])]),
                "request_time": pa.Array.from_buffers(_TYPES["request_time"], rows,
                                                      [None, pa.py_buffer(tokens["times"])])}
     values, valid = tokens["status"]
@@ -112,7 +112,7 @@ def _native_columns(tokens: dict) -> dict[str, pa.Array]:
     return columns
 
 
-def _read_carefully(data: bytes, numbers: list[int]) -> tuple[list[list], list[Reject]]:
+def _read_carefully(data: bytes, numbers: list[int], log_file: str) -> tuple[list[list], list[Reject]]:
     """Lines the tokenizer could not vouch for, read one by one: rows, or rejects with the reason."""
     if not numbers:
         return [], []
@@ -122,15 +122,16 @@ def _read_carefully(data: bytes, numbers: list[int]) -> tuple[list[list], list[R
         text = lines[number - 1].rstrip(b"\r").decode("utf-8", "replace")
         tokens = parse_line(text)
         if tokens is None:
-            rejects.append(Reject("", number, _reject_reason(text), text))
+            rejects.append(Reject(log_file, number, _reject_reason(text), text))
         else:
             retried.append(tokens + [number])
     return retried, rejects
 
 
 def _careful_columns(rows: list[list]) -> dict[str, pa.Array]:
-    """Typed columns of lines read carefully (FIELDS tokens plus the line number): '-' is NULL."""
-    by_name: dict[str, Sequence] = dict(zip([*FIELDS, "log_line"], zip(*rows, strict=True), strict=True))
+    """Typed columns of lines read carefully (FIELDS tokens, line and file number): '-' is NULL."""
+    by_name: dict[str, Sequence] = dict(zip([*FIELDS, "log_line", "file_number"], zip(*rows, strict=True),
+                                            strict=True))
     values: dict[str, list] = {name: [None if v == "-" else v for v in by_name[name]]
                                for name in FIELDS if name in _TYPES}
     for name in ("httpstatus", *_NUMBER_COLUMNS):
@@ -139,6 +140,7 @@ def _careful_columns(rows: list[list]) -> dict[str, pa.Array]:
     values["http_method"] = [u.split(" ", 1)[0] if u and " " in u else None for u in values["request_uri"]]
     values["request_time"] = [_utc_time(t, z) for t, z in zip(by_name["time_part"], by_name["tz_part"], strict=True)]
     values["log_line"] = list(by_name["log_line"])
+    values["file_number"] = list(by_name["file_number"])
     return {name: pa.array(column, _TYPES[name]) for name, column in values.items()}
 
 
