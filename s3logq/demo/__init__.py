@@ -12,11 +12,19 @@ import random
 import string
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
-from s3logq.demo.access import AccessRecord, _access_time, access_records, format_access_line
+from s3logq.demo.access import (
+    AccessRecord,
+    _access_time,
+    _host_id,
+    _request_id,
+    access_records,
+    format_access_line,
+)
 from s3logq.demo.cloudtrail import _iso, cloudtrail_records
 from s3logq.demo.common import (
     ACCESS_BUCKETS,
@@ -264,31 +272,42 @@ def write_access_logs(out_dir: Path, total_bytes: int, files: int, gzip: bool, s
 
 @dataclass
 class _LinePool:
-    """Formatted lines of one bucket, split around the bracketed time so it can be re-stamped."""
+    """Formatted lines of one bucket, cut around the bracketed time, the request ID and the host ID, so that
+    each line written gets its own time and IDs (as in real logs, where no two requests share them)."""
 
     heads: list[str]
-    tails: list[str]
+    tails: list[list[str]]  # the text between the time and the IDs: one more piece than the line has IDs
     mean_length: float
 
 
+_ID_SLOT = "\x00"
+
+
 def _access_line_pools(rng: random.Random, start: datetime, size: int = 20_000) -> list[_LinePool]:
-    records = access_records(rng, start, 10_000, list(ACCESS_BUCKETS), per_hour=400)
-    lines = [format_access_line(rec) for rec, _ in zip(records, range(size), strict=False)]
+    records = list(islice(access_records(rng, start, 10_000, list(ACCESS_BUCKETS), per_hour=400), size))
     pools = []
     for bucket in ACCESS_BUCKETS:
-        mine = [line for line in lines if line.split(" ", 2)[1] == bucket]
-        cut = [(line[: line.index("[")], line[line.index("]") + 1:] + "\n") for line in mine]
-        mean_length = sum(len(line.encode()) + 1 for line in mine) / len(mine)
-        pools.append(_LinePool([head for head, _ in cut], [tail for _, tail in cut], mean_length))
+        mine = [rec for rec in records if rec.bucket_name == bucket]
+        slotted = [format_access_line(replace(rec, requestid=_ID_SLOT, hostid=rec.hostid and _ID_SLOT))
+                   for rec in mine]
+        heads = [line[: line.index("[")] for line in slotted]
+        tails = [(line[line.index("]") + 1:] + "\n").split(_ID_SLOT) for line in slotted]
+        mean_length = sum(len(format_access_line(rec).encode()) + 1 for rec in mine) / len(mine)
+        pools.append(_LinePool(heads, tails, mean_length))
     return pools
 
 
 def _restamped_lines(rng: random.Random, pool: _LinePool, window_start: datetime, count: int) -> bytes:
-    """``count`` pool lines in time order across a five-minute window."""
+    """``count`` pool lines in time order across a five-minute window, each with new request and host IDs."""
     stamps = [_access_time(window_start + timedelta(seconds=second)) for second in range(300)]
     picks = rng.choices(range(len(pool.heads)), k=count)
-    heads, tails = pool.heads, pool.tails
-    return "".join([heads[pick] + stamps[i * 300 // count] + tails[pick] for i, pick in enumerate(picks)]).encode()
+    lines = []
+    for i, pick in enumerate(picks):
+        tail = pool.tails[pick]
+        ids = [_request_id(rng), _host_id(rng)][: len(tail) - 1]
+        lines.append(pool.heads[pick] + stamps[i * 300 // count] + "".join(
+            piece + (ids[n] if n < len(ids) else "") for n, piece in enumerate(tail)))
+    return "".join(lines).encode()
 
 
 def write_cloudtrail_logs(out_dir: Path, total_bytes: int, files: int, seed: int = 1) -> int:
