@@ -1,6 +1,8 @@
-"""The native access-log tokenizer; everything else about the package is in pyproject.toml."""
+"""The native access-log tokenizer and CloudTrail reader; everything else about the package is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("s3logq.formats._access_tokenizer", ["s3logq/formats/_access_tokenizer.c"],
+                             extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"]),
+                   Extension("s3logq.formats._cloudtrail_records", ["s3logq/formats/_cloudtrail_records.c"],
                              extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"])])

@@ -1,13 +1,20 @@
-"""CloudTrail log files ({"Records": [...]}) -> typed Arrow rows named like AWS's Athena CloudTrail table."""
+"""CloudTrail log files ({"Records": [...]}) -> typed Arrow rows named like AWS's Athena CloudTrail table.
+
+A native reader (`_cloudtrail_records.c`) fills the columns without the GIL. A file it cannot read exactly as
+the Python parser would (orjson and Python objects) is left to the Python parser.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from s3logq.formats._cloudtrail_records import read_cloudtrail
 
 
 class NotCloudTrail(ValueError):
@@ -45,6 +52,8 @@ _PLAIN_KEYS = [
     "errorMessage", "requestID", "eventID", "eventType", "recipientAccountId", "eventCategory", "vpcEndpointId",
 ]  # fmt: skip
 _JSON_KEYS = ["requestParameters", "responseElements", "additionalEventData"]
+# Struct columns, and the CloudTrail key each is read from.
+_NESTED_KEYS = [("useridentity", "userIdentity"), ("resources", "resources"), ("tlsdetails", "tlsDetails")]
 
 
 @dataclass
@@ -57,6 +66,26 @@ class CloudTrailFile:
 
 def parse_cloudtrail(data: bytes, log_file: str) -> CloudTrailFile:
     """Parse one CloudTrail file; digest files and files without Records come back empty with a reason."""
+    table = read_natively(data, log_file)
+    return CloudTrailFile(table) if table is not None else parse_cloudtrail_in_python(data, log_file)
+
+
+def read_natively(data: bytes, log_file: str) -> pa.Table | None:
+    """The rows of a CloudTrail file read without the GIL, or None if it needs the Python parser."""
+    read = read_cloudtrail(data, _NATIVE_LAYOUT)
+    if read is None:
+        return None
+    rows, buffers = read
+    if rows == 0:
+        return SCHEMA.empty_table()
+    columns = iter(buffers)
+    column = dict(pair for node in _NATIVE_LAYOUT for pair in _native_arrays(node, columns))
+    column["event_time"] = _event_times(column["event_time"])
+    return _with_derived_columns(column, log_file, rows)
+
+
+def parse_cloudtrail_in_python(data: bytes, log_file: str) -> CloudTrailFile:
+    """parse_cloudtrail with orjson and Python objects: slower, but reads any file, or says why it cannot."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
@@ -91,7 +120,7 @@ def _records_by_column(records: list[dict], log_file: str) -> pa.Table:
         column[key.lower()] = pa.array([r.get(key) for r in records], pa.string())
     for key in _JSON_KEYS:
         column[key.lower()] = pa.array([_json_text(r.get(key)) for r in records], pa.binary()).cast(pa.string())
-    for name, key in (("useridentity", "userIdentity"), ("resources", "resources"), ("tlsdetails", "tlsDetails")):
+    for name, key in _NESTED_KEYS:
         target = SCHEMA.field(name).type
         column[name] = _renamed(pa.array([r.get(key) for r in records], _camel_case(target)), target)
     column["event_time"] = _to_array([r.get("eventTime") for r in records], SCHEMA.field("event_time"))
@@ -100,10 +129,33 @@ def _records_by_column(records: list[dict], log_file: str) -> pa.Table:
     params = [p if isinstance(p := r.get("requestParameters"), dict) else {} for r in records]
     column["bucket_name"] = pa.array([p.get("bucketName") for p in params], pa.string())
     column["object_key"] = pa.array([p.get("key") for p in params], pa.string())
+    return _with_derived_columns(column, log_file, len(records))
+
+
+def _native_arrays(node: LayoutNode, columns: Iterator[NativeColumn]) -> Iterator[tuple[str, pa.Array]]:
+    """The named array of one layout node from the native reader's buffers, then those picked from it."""
+    name, _, kind, fields = node
+    length, validity, offsets, data = next(columns)
+    buffers = [pa.py_buffer(b) for b in (validity, offsets, data) if b is not None]
+    if kind == "struct":
+        children = [array for field in fields for _, array in _native_arrays(field, columns)]
+        struct = pa.struct([(field[0], array.type) for field, array in zip(fields, children, strict=True)])
+        yield name, pa.Array.from_buffers(struct, length, buffers, children=children)
+    elif kind == "list":
+        ((_, item),) = _native_arrays(fields[0], columns)
+        yield name, pa.Array.from_buffers(pa.list_(item.type), length, buffers, children=[item])
+    else:
+        yield name, pa.Array.from_buffers(pa.bool_() if kind == "flag" else pa.string(), length, buffers)
+        for field in fields:  # the keys picked from a JSON text column
+            yield from _native_arrays(field, columns)
+
+
+def _with_derived_columns(column: dict[str, pa.Array], log_file: str, rows: int) -> pa.Table:
+    """The table, with user_arn, account_id and log_file added to the columns read."""
     identity = column["useridentity"]
     column["user_arn"] = pc.struct_field(identity, "arn")
     column["account_id"] = pc.coalesce(pc.struct_field(identity, "accountid"), column["recipientaccountid"])
-    column["log_file"] = pa.array([log_file], pa.string()).take(pa.array([0] * len(records), pa.int32()))
+    column["log_file"] = pa.array([log_file], pa.string()).take(pa.array([0] * rows, pa.int32()))
     return pa.Table.from_arrays([column[f.name] for f in SCHEMA], schema=SCHEMA)
 
 
@@ -128,6 +180,35 @@ def _camel_case(target: pa.DataType, in_resources: bool = False) -> pa.DataType:
     return target
 
 
+# What the native reader fills from a record: (column or field name, CloudTrail key, kind, fields). A struct
+# or list holds its fields (a list: its one item), and requestParameters' JSON text its bucketName and key.
+LayoutNode = tuple[str, str, str, tuple["LayoutNode", ...]]
+# What it returns per node, fields after their node: (length, validity bitmap, offsets, data or flag bits).
+NativeColumn = tuple[int, bytes, bytes | None, bytes | None]
+
+
+def _layout(name: str, key: str, target: pa.DataType, camel: pa.DataType) -> LayoutNode:
+    """How the native reader fills a `target` column from `key`; `camel` is the type in CloudTrail's names."""
+    if pa.types.is_struct(target):
+        fields = zip(target, camel, strict=True)
+        return name, key, "struct", tuple(_layout(t.name, c.name, t.type, c.type) for t, c in fields)
+    if pa.types.is_list(target):
+        return name, key, "list", (_layout("item", "", target.value_type, camel.value_type),)
+    return name, key, "flag" if pa.types.is_boolean(target) else "text", ()
+
+
+_NATIVE_LAYOUT: tuple[LayoutNode, ...] = (
+    *[(key.lower(), key, "text", ()) for key in _PLAIN_KEYS],
+    ("event_time", "eventTime", "text", ()),  # typed after reading, see _event_times
+    ("requestparameters", "requestParameters", "json",
+     (("bucket_name", "bucketName", "text", ()), ("object_key", "key", "text", ()))),
+    ("responseelements", "responseElements", "json", ()),
+    ("additionaleventdata", "additionalEventData", "json", ()),
+    ("readonly", "readOnly", "flag", ()), ("managementevent", "managementEvent", "flag", ()),
+    *[_layout(name, key, (t := SCHEMA.field(name).type), _camel_case(t)) for name, key in _NESTED_KEYS],
+)  # fmt: skip
+
+
 def _renamed(array: pa.Array, target: pa.DataType) -> pa.Array:
     """The same values under the lower-case field names of `target`."""
     if pa.types.is_list(target):
@@ -141,12 +222,16 @@ def _renamed(array: pa.Array, target: pa.DataType) -> pa.Array:
 
 def _to_array(values: list, field: pa.Field) -> pa.Array:
     if field.name == "event_time":
-        text = pa.array(values, pa.string())
-        try:
-            return text.cast(field.type)
-        except pa.ArrowInvalid:  # one odd eventTime must not sink the file: it becomes NULL
-            return pa.array([_parse_time(v) for v in values], field.type)
+        return _event_times(pa.array(values, pa.string()))
     return pa.array(values, field.type)
+
+
+def _event_times(text: pa.Array) -> pa.Array:
+    event_time = SCHEMA.field("event_time").type
+    try:
+        return text.cast(event_time)
+    except pa.ArrowInvalid:  # one odd eventTime must not sink the file: it becomes NULL
+        return pa.array([_parse_time(v) for v in text.to_pylist()], event_time)
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -1,0 +1,598 @@
+/* CloudTrail files ({"Records":[{...},...]}) -> Arrow column buffers, in one pass, without the GIL.
+ *
+ * Why native: orjson plus building Arrow columns from Python objects held the GIL for ~2 CPU-seconds per
+ * 100 MB, and Arrow's own JSON reader (after rewriting the file as one record per line) still took ~1.2.
+ * This reads each byte once and writes the columns the table keeps, laid out as Python describes them
+ * (cloudtrail.py's _NATIVE_LAYOUT): text, flags, structs, lists of structs, and values kept as JSON text.
+ *
+ * It is exact or it declines. JSON text must be byte for byte what orjson.dumps writes for the value, so
+ * a value kept as text is accepted only in that form: no whitespace, strings escaped only where JSON
+ * requires it (\" \\ \b \f \n \r \t, lower-case \u00xx for other control characters), integers of at most
+ * 18 digits, decimals of at most 15 digits without exponent or trailing zeros, no key twice in an object.
+ * A value of a type its column does not take, a key given twice, an escaped key name, invalid UTF-8, a
+ * \u escape of a surrogate, deep nesting, a document of another shape, or a failed allocation: the
+ * function returns None, and the Python parser reads the file (or says why it cannot).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64          /* deeper values are left to the Python parser */
+#define MAX_KEYS 64           /* so is an object kept as text with more keys (checked for duplicates) */
+#define MAX_INT_DIGITS 18     /* always within orjson's 64-bit integers */
+#define MAX_DECIMAL_DIGITS 15 /* always read back as the same shortest decimal */
+
+typedef enum { TEXT, JSON, FLAG, STRUCT, LIST } Kind; /* JSON: the value's compact JSON text */
+static const char *const KIND_NAMES[] = {"text", "json", "flag", "struct", "list"};
+
+typedef struct {
+    char *data;
+    Py_ssize_t size, capacity;
+} Buffer;
+
+typedef struct Column {
+    Kind kind;
+    const char *key; /* CloudTrail's name (UTF-8 owned by the layout) */
+    Py_ssize_t key_length;
+    struct Column *fields; /* STRUCT: its fields; LIST: its item (a STRUCT); JSON: keys of the object copied as text */
+    int n_fields;
+    int next_field;    /* where the next key is looked for first: records list their keys in the same order */
+    Py_ssize_t length; /* entries so far */
+    Buffer validity, offsets, data; /* offsets: TEXT, JSON, LIST; data: UTF-8 of TEXT and JSON, bits of FLAG */
+} Column;
+
+typedef struct {
+    const char *p, *end; /* the input is a bytes object: *end is its NUL, which no rule below accepts */
+} Scan;
+
+typedef struct {
+    const char *start;
+    Py_ssize_t length;
+} Span;
+
+/* --- buffers -------------------------------------------------------------------------------------- */
+
+static int put(Buffer *b, const void *bytes, Py_ssize_t n) {
+    if (b->size + n > b->capacity) {
+        Py_ssize_t capacity = b->capacity ? b->capacity : 4096;
+        while (capacity < b->size + n) capacity *= 2;
+        char *grown = realloc(b->data, (size_t)capacity);
+        if (!grown) return -1;
+        b->data = grown;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->size, bytes, (size_t)n);
+    b->size += n;
+    return 0;
+}
+
+static int put_byte(Buffer *b, char c) { return put(b, &c, 1); }
+
+/* Appends one entry; its text or items are already in place. */
+static int finish(Column *c, int valid) {
+    Py_ssize_t i = c->length;
+    if (i % 8 == 0 && (put_byte(&c->validity, 0) < 0 || (c->kind == FLAG && put_byte(&c->data, 0) < 0))) return -1;
+    if (valid) c->validity.data[i / 8] |= (char)(1 << (i % 8));
+    if (c->kind == TEXT || c->kind == JSON || c->kind == LIST) {
+        Py_ssize_t end = c->kind == LIST ? c->fields[0].length : c->data.size;
+        int32_t offset = (int32_t)end;
+        if (end > INT32_MAX || put(&c->offsets, &offset, 4) < 0) return -1;
+    }
+    c->length++;
+    return 0;
+}
+
+static int append_null(Column *c) {
+    if (c->kind != LIST) /* a null list has no items; a null struct has null fields */
+        for (int i = 0; i < c->n_fields; i++)
+            if (append_null(&c->fields[i]) < 0) return -1;
+    return finish(c, 0);
+}
+
+/* Fields not given in the entry being read become null. */
+static int null_missing_fields(Column *c, Py_ssize_t entry) {
+    for (int i = 0; i < c->n_fields; i++)
+        if (c->fields[i].length == entry && append_null(&c->fields[i]) < 0) return -1;
+    return 0;
+}
+
+/* --- JSON tokens ---------------------------------------------------------------------------------- */
+
+static void skip_space(Scan *s) {
+    while (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t') s->p++;
+}
+
+/* Valid UTF-8 (no overlongs, no surrogates), as orjson and Arrow require. */
+static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            while (i + 8 <= n) { /* ASCII runs, eight bytes at a time */
+                uint64_t word;
+                memcpy(&word, s + i, 8);
+                if (word & 0x8080808080808080ULL) break;
+                i += 8;
+            }
+            if (i < n && s[i] < 0x80) i++;
+            continue;
+        }
+        int extra;
+        uint32_t code;
+        if (c >= 0xC2 && c <= 0xDF) { extra = 1; code = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { extra = 2; code = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { extra = 3; code = c & 0x07; }
+        else return 0;
+        if (i + extra >= n) return 0;
+        for (int k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            code = (code << 6) | (s[i + k] & 0x3F);
+        }
+        if ((extra == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+            (extra == 3 && (code < 0x10000 || code > 0x10FFFF)))
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The code point of the \u escape whose `u` is at e, or -1 (also for surrogates: orjson refuses lone ones). */
+static int escaped_code(const char *e) {
+    int code = 0;
+    for (int k = 1; k <= 4; k++) {
+        int digit = hex_value(e[k]); /* stops at the NUL after the input */
+        if (digit < 0) return -1;
+        code = code * 16 + digit;
+    }
+    return code >= 0xD800 && code <= 0xDFFF ? -1 : code;
+}
+
+/* After a backslash: the escape's length, or 0 if invalid. `*canonical` is cleared unless orjson writes the
+ * character the same way: a short form where JSON has one, lower-case \u00xx for other control characters. */
+static int escape_length(const char *e, int *canonical) {
+    switch (*e) {
+    case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't': return 1;
+    case '/': *canonical = 0; return 1;
+    case 'u': break;
+    default: return 0;
+    }
+    int code = escaped_code(e);
+    if (code < 0) return 0;
+    int upper = (e[3] >= 'A' && e[3] <= 'F') || (e[4] >= 'A' && e[4] <= 'F');
+    if (upper || code >= 0x20 || code == '\b' || code == '\f' || code == '\n' || code == '\r' || code == '\t')
+        *canonical = 0;
+    return 5;
+}
+
+/* Eight bytes with no quote, backslash or control character (the bytes that end a plain run of a string). */
+static int ordinary8(const char *p) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t w, quote, backslash;
+    memcpy(&w, p, 8);
+    quote = w ^ (ones * '"');
+    backslash = w ^ (ones * '\\');
+    return !((((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((w - ones * 0x20) & ~w)) & highs);
+}
+
+/* A string at s->p: `*span` is its raw text with the quotes; `*plain`: it has no escape at all. */
+static int scan_string(Scan *s, Span *span, int *canonical, int *plain) {
+    const char *start = s->p++;
+    *canonical = *plain = 1;
+    for (;;) {
+        while (s->end - s->p >= 8 && ordinary8(s->p)) s->p += 8;
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') break;
+        if (c < 0x20) return -1; /* a raw control character, or the end of the input */
+        if (c == '\\') {
+            int length = escape_length(s->p + 1, canonical);
+            if (!length) return -1;
+            *plain = 0;
+            s->p += length;
+        }
+        s->p++;
+    }
+    s->p++;
+    span->start = start;
+    span->length = s->p - start;
+    return 0;
+}
+
+/* The text of a string's raw span, escapes decoded, appended to `out`. */
+static int decode_string(Span span, int plain, Buffer *out) {
+    const char *p = span.start + 1, *stop = span.start + span.length - 1;
+    if (plain) return put(out, p, stop - p);
+    while (p < stop) {
+        const char *run = p;
+        while (p < stop && *p != '\\') p++;
+        if (put(out, run, p - run) < 0) return -1;
+        if (p == stop) break;
+        char c = p[1], utf8[3];
+        int n = 1;
+        p += 2;
+        switch (c) {
+        case 'b': utf8[0] = '\b'; break;
+        case 'f': utf8[0] = '\f'; break;
+        case 'n': utf8[0] = '\n'; break;
+        case 'r': utf8[0] = '\r'; break;
+        case 't': utf8[0] = '\t'; break;
+        case 'u': {
+            int code = escaped_code(p - 1);
+            p += 4;
+            if (code < 0x80) {
+                utf8[0] = (char)code;
+            } else if (code < 0x800) {
+                n = 2;
+                utf8[0] = (char)(0xC0 | code >> 6);
+                utf8[1] = (char)(0x80 | (code & 0x3F));
+            } else {
+                n = 3;
+                utf8[0] = (char)(0xE0 | code >> 12);
+                utf8[1] = (char)(0x80 | ((code >> 6) & 0x3F));
+                utf8[2] = (char)(0x80 | (code & 0x3F));
+            }
+            break;
+        }
+        default: utf8[0] = c; /* " \ / */
+        }
+        if (put(out, utf8, n) < 0) return -1;
+    }
+    return 0;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* A number in the form orjson writes it back (others: exponents, long ones, -0, are left to Python). */
+static int scan_number(Scan *s, Buffer *out) {
+    const char *start = s->p;
+    if (*s->p == '-') s->p++;
+    const char *integer = s->p;
+    while (is_digit(*s->p)) s->p++;
+    Py_ssize_t integer_digits = s->p - integer;
+    if (integer_digits == 0 || (integer_digits > 1 && *integer == '0')) return -1;
+    int zero = *integer == '0';
+    if (*s->p == '.') {
+        const char *fraction = ++s->p;
+        while (is_digit(*s->p)) s->p++;
+        Py_ssize_t fraction_digits = s->p - fraction, leading_zeros = 0;
+        if (fraction_digits == 0) return -1;
+        int only_zero = fraction_digits == 1 && *fraction == '0';
+        if (!only_zero && s->p[-1] == '0') return -1; /* 1.50 is written back 1.5 */
+        while (zero && leading_zeros < fraction_digits && fraction[leading_zeros] == '0') leading_zeros++;
+        if (zero && !only_zero && leading_zeros > 3) return -1; /* 0.00001 and smaller get an exponent */
+        Py_ssize_t digits = (zero ? 0 : integer_digits) + (only_zero ? 0 : fraction_digits - leading_zeros);
+        if (digits > MAX_DECIMAL_DIGITS) return -1;
+    } else if (integer_digits > MAX_INT_DIGITS || (zero && start != integer)) {
+        return -1; /* -0 is written back 0 */
+    }
+    if (*s->p == 'e' || *s->p == 'E') return -1;
+    return out ? put(out, start, s->p - start) : 0;
+}
+
+/* true, false or null; `*truth` says which of the first two. */
+static int scan_literal(Scan *s, Buffer *out, int *truth) {
+    static const char *const LITERALS[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        Py_ssize_t n = (Py_ssize_t)strlen(LITERALS[i]);
+        if (s->end - s->p >= n && memcmp(s->p, LITERALS[i], (size_t)n) == 0) {
+            s->p += n;
+            *truth = i == 0;
+            return out ? put(out, LITERALS[i], n) : 0;
+        }
+    }
+    return -1;
+}
+
+/* --- JSON values: checked, and copied as compact text to `out` unless it is NULL ------------------ */
+
+static int scan_value(Scan *s, Buffer *out, int depth);
+static int read_string(Span span, int plain, Column *c);
+
+static int key_is(Span key, const char *name, Py_ssize_t length) {
+    return key.length == length + 2 && memcmp(key.start + 1, name, (size_t)length) == 0;
+}
+
+static Column *find_field(Column *c, Span key) {
+    for (int k = 0; k < c->n_fields; k++) {
+        int i = (c->next_field + k) % c->n_fields;
+        if (key_is(key, c->fields[i].key, c->fields[i].key_length)) {
+            c->next_field = (i + 1) % c->n_fields;
+            return &c->fields[i];
+        }
+    }
+    return NULL;
+}
+
+/* A key and its colon, at s->p; `plain_only` refuses escaped keys (they may spell a key that is read). */
+static int scan_key(Scan *s, Span *key, int *canonical, int plain_only) {
+    int plain;
+    if (*s->p != '"' || scan_string(s, key, canonical, &plain) < 0 || (plain_only && !plain)) return -1;
+    skip_space(s);
+    if (*s->p++ != ':') return -1;
+    skip_space(s);
+    return 0;
+}
+
+/* The object at s->p. When `picked` is given (a JSON column), its keys that name one of picked's fields
+ * are also read into that field: a string as text, null as null (other values are left to Python). */
+static int scan_object(Scan *s, Buffer *out, int depth, Column *picked) {
+    Span keys[MAX_KEYS];
+    int n_keys = 0;
+    s->p++;
+    skip_space(s);
+    if (out && put_byte(out, '{') < 0) return -1;
+    for (int first = 1; *s->p != '}'; first = 0) {
+        Span key, value;
+        int canonical;
+        if (!first && (*s->p++ != ',' || (out && put_byte(out, ',') < 0))) return -1;
+        skip_space(s);
+        if (scan_key(s, &key, &canonical, 0) < 0) return -1;
+        if (out) { /* orjson keeps one value per key, and writes its escapes its own way */
+            if (!canonical || n_keys == MAX_KEYS) return -1;
+            for (int i = 0; i < n_keys; i++)
+                if (keys[i].length == key.length && !memcmp(keys[i].start, key.start, (size_t)key.length)) return -1;
+            keys[n_keys++] = key;
+            if (put(out, key.start, key.length) < 0 || put_byte(out, ':') < 0) return -1;
+        }
+        Column *field = picked ? find_field(picked, key) : NULL;
+        if (field && *s->p != '"' && *s->p != 'n') return -1;
+        value.start = s->p;
+        if (scan_value(s, out, depth + 1) < 0) return -1;
+        value.length = s->p - value.start;
+        if (field && *value.start == '"' && read_string(value, !memchr(value.start, '\\', (size_t)value.length), field))
+            return -1;
+        skip_space(s);
+    }
+    s->p++;
+    return out ? put_byte(out, '}') : 0;
+}
+
+static int scan_array(Scan *s, Buffer *out, int depth) {
+    s->p++;
+    skip_space(s);
+    if (out && put_byte(out, '[') < 0) return -1;
+    for (int first = 1; *s->p != ']'; first = 0) {
+        if (!first && (*s->p++ != ',' || (out && put_byte(out, ',') < 0))) return -1;
+        if (scan_value(s, out, depth + 1) < 0) return -1;
+        skip_space(s);
+    }
+    s->p++;
+    return out ? put_byte(out, ']') : 0;
+}
+
+static int scan_value(Scan *s, Buffer *out, int depth) {
+    int truth;
+    if (depth > MAX_DEPTH) return -1;
+    skip_space(s);
+    switch (*s->p) {
+    case '{': return scan_object(s, out, depth, NULL);
+    case '[': return scan_array(s, out, depth);
+    case '"': {
+        Span text;
+        int canonical, plain;
+        if (scan_string(s, &text, &canonical, &plain) < 0 || (out && !canonical)) return -1;
+        return out ? put(out, text.start, text.length) : 0;
+    }
+    case 't': case 'f': case 'n': return scan_literal(s, out, &truth);
+    default: return scan_number(s, out);
+    }
+}
+
+/* --- values into columns -------------------------------------------------------------------------- */
+
+static int read_value(Scan *s, Column *c, int depth);
+
+static int read_string(Span span, int plain, Column *c) {
+    return decode_string(span, plain, &c->data) < 0 ? -1 : finish(c, 1);
+}
+
+/* An object into a STRUCT column (and the record itself into the root column). */
+static int read_struct(Scan *s, Column *c, int depth) {
+    Py_ssize_t entry = c->length;
+    s->p++;
+    skip_space(s);
+    for (int first = 1; *s->p != '}'; first = 0) {
+        Span key;
+        int canonical;
+        if (!first && *s->p++ != ',') return -1;
+        skip_space(s);
+        if (scan_key(s, &key, &canonical, 1) < 0) return -1;
+        Column *field = find_field(c, key);
+        if (field && field->length > entry) return -1; /* a key given twice: Python keeps the last */
+        if ((field ? read_value(s, field, depth + 1) : scan_value(s, NULL, depth + 1)) < 0) return -1;
+        skip_space(s);
+    }
+    s->p++;
+    return null_missing_fields(c, entry) < 0 ? -1 : finish(c, 1);
+}
+
+static int read_list(Scan *s, Column *c, int depth) {
+    s->p++;
+    skip_space(s);
+    for (int first = 1; *s->p != ']'; first = 0) {
+        if (!first && *s->p++ != ',') return -1;
+        skip_space(s);
+        if (*s->p != '{' || read_struct(s, &c->fields[0], depth + 1) < 0) return -1;
+        skip_space(s);
+    }
+    s->p++;
+    return finish(c, 1);
+}
+
+/* A value kept as its compact JSON text, with the keys picked from it when it is an object. */
+static int read_json_text(Scan *s, Column *c, int depth) {
+    Py_ssize_t entry = c->length;
+    int copied = *s->p == '{' ? scan_object(s, &c->data, depth, c) : scan_value(s, &c->data, depth);
+    if (copied < 0 || null_missing_fields(c, entry) < 0) return -1;
+    return finish(c, 1);
+}
+
+static int read_value(Scan *s, Column *c, int depth) {
+    Span text;
+    int canonical, plain, truth;
+    if (depth > MAX_DEPTH) return -1;
+    if (*s->p == 'n') return scan_literal(s, NULL, &truth) < 0 ? -1 : append_null(c);
+    switch (c->kind) {
+    case TEXT:
+        if (*s->p != '"' || scan_string(s, &text, &canonical, &plain) < 0) return -1;
+        return read_string(text, plain, c);
+    case FLAG:
+        if ((*s->p != 't' && *s->p != 'f') || scan_literal(s, NULL, &truth) < 0 || finish(c, 1) < 0) return -1;
+        if (truth) c->data.data[(c->length - 1) / 8] |= (char)(1 << ((c->length - 1) % 8));
+        return 0;
+    case STRUCT: return *s->p == '{' ? read_struct(s, c, depth) : -1;
+    case LIST: return *s->p == '[' ? read_list(s, c, depth) : -1;
+    case JSON: return read_json_text(s, c, depth);
+    }
+    return -1;
+}
+
+/* The Records array: each object is a row; other values are dropped, as the Python parser drops them. */
+static int read_records(Scan *s, Column *record) {
+    if (*s->p != '[') return -1;
+    s->p++;
+    skip_space(s);
+    for (int first = 1; *s->p != ']'; first = 0) {
+        if (!first && *s->p++ != ',') return -1;
+        skip_space(s);
+        if ((*s->p == '{' ? read_struct(s, record, 1) : scan_value(s, NULL, 1)) < 0) return -1;
+        skip_space(s);
+    }
+    s->p++;
+    return 0;
+}
+
+/* The whole document: an object with one Records key, and nothing after it. */
+static int read_document(Scan *s, Column *record) {
+    int seen = 0;
+    skip_space(s);
+    if (*s->p != '{') return -1;
+    s->p++;
+    skip_space(s);
+    for (int first = 1; *s->p != '}'; first = 0) {
+        Span key;
+        int canonical;
+        if (!first && *s->p++ != ',') return -1;
+        skip_space(s);
+        if (scan_key(s, &key, &canonical, 1) < 0) return -1;
+        int records = key_is(key, "Records", 7);
+        if (records && seen++) return -1;
+        if ((records ? read_records(s, record) : scan_value(s, NULL, 1)) < 0) return -1;
+        skip_space(s);
+    }
+    s->p++;
+    skip_space(s);
+    return seen && s->p == s->end ? 0 : -1;
+}
+
+/* --- the layout, from Python, and the columns, to Python ----------------------------------------- */
+
+static void free_columns(Column *fields, int n) {
+    for (int i = 0; fields && i < n; i++) {
+        free_columns(fields[i].fields, fields[i].n_fields);
+        free(fields[i].validity.data);
+        free(fields[i].offsets.data);
+        free(fields[i].data.data);
+    }
+    free(fields);
+}
+
+static int from_layout(PyObject *layout, Column **fields, int *n);
+
+/* One column from a (name, key, kind, fields) tuple. */
+static int column_from(PyObject *node, Column *c) {
+    PyObject *name, *key, *kind, *fields;
+    int32_t zero = 0;
+    if (!PyArg_ParseTuple(node, "UUUO!", &name, &key, &kind, &PyTuple_Type, &fields)) return -1;
+    c->key = PyUnicode_AsUTF8AndSize(key, &c->key_length);
+    const char *kind_name = PyUnicode_AsUTF8(kind);
+    if (!c->key || !kind_name) return -1;
+    for (c->kind = TEXT; c->kind <= LIST && strcmp(kind_name, KIND_NAMES[c->kind]) != 0; c->kind++) {}
+    if (c->kind > LIST) {
+        PyErr_Format(PyExc_ValueError, "unknown column kind %s", kind_name);
+        return -1;
+    }
+    if ((c->kind == TEXT || c->kind == JSON || c->kind == LIST) && put(&c->offsets, &zero, 4) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return from_layout(fields, &c->fields, &c->n_fields);
+}
+
+static int from_layout(PyObject *layout, Column **fields, int *n) {
+    *n = (int)PyTuple_GET_SIZE(layout);
+    *fields = calloc((size_t)*n + 1, sizeof(Column));
+    if (!*fields) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < *n; i++)
+        if (column_from(PyTuple_GET_ITEM(layout, i), &(*fields)[i]) < 0) return -1;
+    return 0;
+}
+
+static PyObject *bytes_of(const Buffer *b) { return PyBytes_FromStringAndSize(b->size ? b->data : "", b->size); }
+
+/* (length, validity, offsets or None, data or None) of each column, fields after their column. */
+static int export_columns(const Column *fields, int n, PyObject *into) {
+    for (int i = 0; i < n; i++) {
+        const Column *c = &fields[i];
+        int offsets = c->kind == TEXT || c->kind == JSON || c->kind == LIST;
+        int data = c->kind == TEXT || c->kind == JSON || c->kind == FLAG;
+        PyObject *entry = Py_BuildValue("(nNNN)", c->length, bytes_of(&c->validity),
+                                        offsets ? bytes_of(&c->offsets) : Py_NewRef(Py_None),
+                                        data ? bytes_of(&c->data) : Py_NewRef(Py_None));
+        if (!entry || PyList_Append(into, entry) < 0) {
+            Py_XDECREF(entry);
+            return -1;
+        }
+        Py_DECREF(entry);
+        if (export_columns(c->fields, c->n_fields, into) < 0) return -1;
+    }
+    return 0;
+}
+
+static PyObject *read_cloudtrail(PyObject *self, PyObject *args) {
+    PyObject *data, *layout, *result = NULL;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyBytes_Type, &data, &PyTuple_Type, &layout)) return NULL;
+    Column record = {.kind = STRUCT};
+    if (from_layout(layout, &record.fields, &record.n_fields) < 0) goto done;
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    Scan s = {.p = PyBytes_AS_STRING(data), .end = PyBytes_AS_STRING(data) + size};
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = valid_utf8((const unsigned char *)s.p, size) ? read_document(&s, &record) : -1;
+    Py_END_ALLOW_THREADS
+    if (status < 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *columns = PyList_New(0);
+    if (columns && export_columns(record.fields, record.n_fields, columns) == 0)
+        result = Py_BuildValue("(nN)", record.length, columns);
+    else
+        Py_XDECREF(columns);
+done:
+    free_columns(record.fields, record.n_fields);
+    free(record.validity.data);
+    return result;
+}
+
+static PyMethodDef METHODS[] = {
+    {"read_cloudtrail", read_cloudtrail, METH_VARARGS,
+     "A CloudTrail file's records as (rows, column buffers) laid out as given, or None to leave it to Python."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, .m_name = "_cloudtrail_records", .m_size = -1,
+                                    .m_methods = METHODS};
+
+PyMODINIT_FUNC PyInit__cloudtrail_records(void) { return PyModule_Create(&MODULE); }
