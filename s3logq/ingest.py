@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -153,15 +152,9 @@ def parse_chunk(sources: list[SourceFile], log_type: str = "auto") -> ParsedChun
     return chunk
 
 
-# CloudTrail parsing is Python work that holds the GIL: two threads doing it at once took twice the CPU
-# of one (they hand the lock back and forth), so one parses while the others read, decompress and write.
-_CLOUDTRAIL_PARSER = threading.Lock()
-
-
 def _parse_cloudtrail_file(parsed: ParsedFile, data: bytes, chunk: ParsedChunk) -> None:
     try:
-        with _CLOUDTRAIL_PARSER:
-            result = parse_cloudtrail(data, parsed.source.uri)
+        result = parse_cloudtrail(data, parsed.source.uri)
     except NotCloudTrail as error:
         parsed.error = str(error)
     except Exception as error:  # noqa: BLE001
