@@ -54,21 +54,28 @@ typedef struct {
 
 /* --- buffers -------------------------------------------------------------------------------------- */
 
-static int put(Buffer *b, const void *bytes, Py_ssize_t n) {
-    if (b->size + n > b->capacity) {
-        Py_ssize_t capacity = b->capacity ? b->capacity : 4096;
-        while (capacity < b->size + n) capacity *= 2;
-        char *grown = realloc(b->data, (size_t)capacity);
-        if (!grown) return -1;
-        b->data = grown;
-        b->capacity = capacity;
-    }
+static int grow(Buffer *b, Py_ssize_t n) {
+    Py_ssize_t capacity = b->capacity ? b->capacity : 4096;
+    while (capacity < b->size + n) capacity *= 2;
+    char *grown = realloc(b->data, (size_t)capacity);
+    if (!grown) return -1;
+    b->data = grown;
+    b->capacity = capacity;
+    return 0;
+}
+
+static inline int put(Buffer *b, const void *bytes, Py_ssize_t n) {
+    if (b->size + n > b->capacity && grow(b, n) < 0) return -1;
     memcpy(b->data + b->size, bytes, (size_t)n);
     b->size += n;
     return 0;
 }
 
-static int put_byte(Buffer *b, char c) { return put(b, &c, 1); }
+static inline int put_byte(Buffer *b, char c) {
+    if (b->size == b->capacity && grow(b, 1) < 0) return -1;
+    b->data[b->size++] = c;
+    return 0;
+}
 
 /* Appends one entry; its text or items are already in place. */
 static int finish(Column *c, int valid) {
@@ -173,14 +180,21 @@ static int escape_length(const char *e, int *canonical) {
     return 5;
 }
 
-/* Eight bytes with no quote, backslash or control character (the bytes that end a plain run of a string). */
-static int ordinary8(const char *p) {
+/* The first quote, backslash or control character from p on: the bytes that end a plain run of a string.
+ * Eight bytes at a time (the lowest flagged byte is exact); the NUL after the input ends the search. */
+static const char *next_special(const char *p, const char *end) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    uint64_t w, quote, backslash;
-    memcpy(&w, p, 8);
-    quote = w ^ (ones * '"');
-    backslash = w ^ (ones * '\\');
-    return !((((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((w - ones * 0x20) & ~w)) & highs);
+    for (; end - p >= 8; p += 8) {
+        uint64_t w, quote, backslash, special;
+        memcpy(&w, p, 8);
+        quote = w ^ (ones * '"');
+        backslash = w ^ (ones * '\\');
+        special = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((w - ones * 0x20) & ~w);
+        special &= highs;
+        if (special) return p + (__builtin_ctzll(special) >> 3); /* little-endian: the lowest byte comes first */
+    }
+    while (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
+    return p;
 }
 
 /* A string at s->p: `*span` is its raw text with the quotes; `*plain`: it has no escape at all. */
@@ -188,17 +202,14 @@ static int scan_string(Scan *s, Span *span, int *canonical, int *plain) {
     const char *start = s->p++;
     *canonical = *plain = 1;
     for (;;) {
-        while (s->end - s->p >= 8 && ordinary8(s->p)) s->p += 8;
+        s->p = next_special(s->p, s->end);
         unsigned char c = (unsigned char)*s->p;
         if (c == '"') break;
         if (c < 0x20) return -1; /* a raw control character, or the end of the input */
-        if (c == '\\') {
-            int length = escape_length(s->p + 1, canonical);
-            if (!length) return -1;
-            *plain = 0;
-            s->p += length;
-        }
-        s->p++;
+        int length = escape_length(s->p + 1, canonical);
+        if (!length) return -1;
+        *plain = 0;
+        s->p += length + 1;
     }
     s->p++;
     span->start = start;
@@ -297,7 +308,10 @@ static int scan_value(Scan *s, Buffer *out, int depth);
 static int read_string(Span span, int plain, Column *c);
 
 static int key_is(Span key, const char *name, Py_ssize_t length) {
-    return key.length == length + 2 && memcmp(key.start + 1, name, (size_t)length) == 0;
+    if (key.length != length + 2) return 0;
+    for (Py_ssize_t i = 0; i < length; i++) /* short keys: cheaper than a call to memcmp */
+        if (key.start[i + 1] != name[i]) return 0;
+    return 1;
 }
 
 static Column *find_field(Column *c, Span key) {

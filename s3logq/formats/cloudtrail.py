@@ -155,7 +155,7 @@ def _with_derived_columns(column: dict[str, pa.Array], log_file: str, rows: int)
     identity = column["useridentity"]
     column["user_arn"] = pc.struct_field(identity, "arn")
     column["account_id"] = pc.coalesce(pc.struct_field(identity, "accountid"), column["recipientaccountid"])
-    column["log_file"] = pa.array([log_file], pa.string()).take(pa.array([0] * rows, pa.int32()))
+    column["log_file"] = pa.repeat(pa.scalar(log_file, pa.string()), rows)
     return pa.Table.from_arrays([column[f.name] for f in SCHEMA], schema=SCHEMA)
 
 
