@@ -201,3 +201,35 @@ def test_any_values_anywhere_give_the_same_outcome(values: dict, ensure_ascii: b
 def test_numbers_in_any_form_give_the_same_json_text(number: str) -> None:
     """Numbers as any writer may format them: read natively only where orjson writes them back the same."""
     assert_same_outcome(b'{"Records":[{"additionalEventData":{"n":%s,"m":[%s]}}]}' % (number.encode(), number.encode()))
+
+
+_EDIT = st.tuples(st.sampled_from(["set", "delete", "insert"]), st.floats(0, 1, exclude_max=True),
+                  st.sampled_from(list(b'{}[]":,\\ -0123456789.eEtrufalsn\x00\x1f\x7f\xc3\xa9\xff')))
+# Small, so that edits land on every kind of token: each structure the native reader reads, and none.
+_EDITED = records(
+    {"eventName": "A", "requestParameters": {"bucketName": "b", "key": 'k"\\', "n": [1, -2.5, None, {"x": []}]},
+     "resources": [{"ARN": "a"}, {}], "readOnly": True, "userIdentity": {"arn": "x", "sessionContext": {}},
+     "other": [True, {}]}, 5, {})
+
+
+@settings(max_examples=500, deadline=None)
+@given(edits=st.lists(_EDIT, min_size=1, max_size=3))
+def test_damaged_files_give_the_same_outcome(edits: list[tuple[str, float, int]]) -> None:
+    """A file with a few bytes changed, dropped or added: the same rows, or the same error."""
+    data = bytearray(_EDITED)
+    for operation, where, byte in edits:
+        position = int(where * len(data))
+        if operation == "set":
+            data[position] = byte
+        elif operation == "delete":
+            del data[position]
+        else:
+            data.insert(position, byte)
+    assert_same_outcome(bytes(data))
+
+
+def test_every_single_byte_damage_gives_the_same_outcome() -> None:
+    """Each byte of a small file dropped, or replaced by a letter: every separator and token is checked."""
+    for position in range(len(_EDITED)):
+        assert_same_outcome(_EDITED[:position] + _EDITED[position + 1:])
+        assert_same_outcome(_EDITED[:position] + b"x" + _EDITED[position + 1:])
