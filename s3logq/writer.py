@@ -183,7 +183,7 @@ class PartWriter:
         known = self._known_event_ids(events)
         if len(known):
             keep = pc.and_(keep, pc.invert(pc.fill_null(pc.is_in(events.column("eventid"), value_set=known), False)))
-        return events.filter(keep)
+        return events if pc.all(keep).as_py() else events.filter(keep)  # a filter copies every column
 
     def _known_event_ids(self, events: pa.Table) -> pa.Array:
         """Event IDs already in the lake on the days this batch covers."""
