@@ -27,8 +27,7 @@ def readable(table: pa.Table) -> pa.Table:
     columns = []
     for column in table.columns:
         if pa.types.is_timestamp(column.type):
-            text = column.cast(pa.timestamp("ms", tz="UTC")).cast(pa.string())  # "2024-03-01 10:00:00.000Z"
-            columns.append(pc.replace_substring_regex(text, r"^(\S+) (\S+?)(\.000)?Z$", r"\1T\2Z"))
+            columns.append(_iso_utc(column))
         elif pa.types.is_nested(column.type):
             columns.append(pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()],
                                     pa.string()))
@@ -37,6 +36,15 @@ def readable(table: pa.Table) -> pa.Table:
         else:
             columns.append(column)
     return pa.table(columns, names=table.column_names)
+
+
+def _iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Times as "2024-03-01T10:00:00Z", with milliseconds only when there are some."""
+    # Without a zone, Arrow formats the UTC instant as it is; with one, it looks the zone up for every value
+    # (20x slower: 3.7 s for 1.7 M times).
+    text = column.cast(pa.timestamp("ms")).cast(pa.string())  # "2024-03-01 10:00:00.000"
+    text = pc.replace_substring(pc.replace_substring(text, " ", "T", max_replacements=1), ".000", "")
+    return pc.binary_join_element_wise(text, "Z", "")
 
 
 def to_csv(table: pa.Table) -> bytes:
