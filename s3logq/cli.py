@@ -20,13 +20,13 @@ from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_worke
 from s3logq.lake import Lake
 from s3logq.output import (
     FORMATS,
-    SERIALIZERS,
     TABLE_PREVIEW_ROWS,
+    WRITERS,
     OutputError,
     footer,
     format_for,
     rich_table,
-    write_bytes,
+    write_table,
 )
 from s3logq.sources import DateRange, SourceError, SourceFile, list_sources
 from s3logq.sources.s3 import S3Stats
@@ -351,12 +351,11 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
         console.print(rich_table(table, title))
         console.print(footer(table.num_rows if total is None else total), soft_wrap=True, highlight=False)
         return None
-    data = SERIALIZERS[fmt](table)
     if output:
-        location = write_bytes(data, output)
+        location = write_table(table, fmt, output)
         click.echo(f"wrote {table.num_rows:,} rows to {location}", err=True)
         return location
-    sys.stdout.buffer.write(data)
+    WRITERS[fmt](table, sys.stdout.buffer)
     sys.stdout.flush()
     return None
 

@@ -17,7 +17,7 @@ from s3logq.engines import get_engine
 from s3logq.ingest import IngestOptions, IngestReport, ingest
 from s3logq.lake import Lake
 from s3logq.notify import PREVIEW_ROWS, AnalysisResult, NotifyEvent, check_targets, notify
-from s3logq.output import SERIALIZERS, OutputError, format_for, write_bytes
+from s3logq.output import WRITERS, OutputError, format_for, serialize, write_table
 from s3logq.sources import DateRange, list_sources
 from s3logq.sources.s3 import DEFAULT_WORKERS, S3Stats, upload_bytes
 from s3logq.times import check_range, iso
@@ -135,7 +135,7 @@ def result_targets(analyses: list[Analysis], output: str | None, fmt: str | None
         format_for(output, fmt)  # an unknown extension fails now, not after the ingest
         return [output]
     extension = fmt or "csv"
-    if extension not in SERIALIZERS:
+    if extension not in WRITERS:
         raise OutputError(f"--format {extension} cannot be written to files; pick csv, json or parquet")
     names = [a.name for a in analyses]
     folder = output if output.endswith("/") else output + "/"
@@ -148,11 +148,11 @@ def _is_folder(output: str) -> bool:
 
 
 def write_result(table: pa.Table, target: str, fmt: str | None, aws: AwsOptions = AwsOptions()) -> str:
-    """Serialize the rows in the target's format and write them; returns the final location."""
-    data = SERIALIZERS[format_for(target, fmt)](table)
+    """Write the rows in the target's format; returns the final location."""
+    fmt = format_for(target, fmt)
     if target.startswith("s3://"):
-        return upload_bytes(data, target, **aws.as_kwargs())
-    return write_bytes(data, target)
+        return upload_bytes(serialize(table, fmt), target, **aws.as_kwargs())
+    return write_table(table, fmt, target)
 
 
 def _parameters(job: Investigation) -> dict[str, str]:

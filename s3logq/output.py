@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,6 +18,7 @@ import pyarrow.parquet as pq
 TABLE_PREVIEW_ROWS = 50
 CELL_WIDTH = 48
 FORMATS = ("table", "csv", "json", "parquet")
+JSON_BATCH_ROWS = 10_000  # rows turned into Python objects at once: memory stays flat for a million
 
 
 class OutputError(Exception):
@@ -47,25 +50,39 @@ def _iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(text, "Z", "")
 
 
-def to_csv(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
+def write_csv(table: pa.Table, sink: BinaryIO) -> None:
     pcsv.write_csv(readable(table), sink, pcsv.WriteOptions(quoting_style="needed"))
-    return sink.getvalue()
 
 
-def to_json(table: pa.Table) -> bytes:
-    """A JSON array of objects, one per row."""
-    rows = readable(table).to_pylist()
-    return (json.dumps(rows, ensure_ascii=False, indent=1, default=str) + "\n").encode()
+def write_json(table: pa.Table, sink: BinaryIO) -> None:
+    """A JSON array of objects, one per row: json.dumps(rows, indent=1)'s text, JSON_BATCH_ROWS rows at a time."""
+    opened = False
+    for batch in readable(table).to_batches(max_chunksize=JSON_BATCH_ROWS):
+        rows = [_row_in_array(row) for row in batch.to_pylist()]
+        if rows:
+            sink.write(((",\n " if opened else "[\n ") + ",\n ".join(rows)).encode())
+            opened = True
+    sink.write(b"\n]\n" if opened else b"[]\n")
 
 
-def to_parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
+def _row_in_array(row: dict[str, object]) -> str:
+    """A row as json.dumps writes it inside an array with indent=1: every line one space further in."""
+    return json.dumps(row, ensure_ascii=False, indent=1, default=str).replace("\n", "\n ")
+
+
+def write_parquet(table: pa.Table, sink: BinaryIO) -> None:
     pq.write_table(table, sink, compression="zstd")
+
+
+WRITERS: dict[str, Callable[[pa.Table, BinaryIO], None]] = {"csv": write_csv, "json": write_json,
+                                                            "parquet": write_parquet}
+
+
+def serialize(table: pa.Table, fmt: str) -> bytes:
+    """The rows in a format, in memory (for an upload)."""
+    sink = io.BytesIO()
+    WRITERS[fmt](table, sink)
     return sink.getvalue()
-
-
-SERIALIZERS: dict[str, Callable[[pa.Table], bytes]] = {"csv": to_csv, "json": to_json, "parquet": to_parquet}
 
 
 def format_for(path: str | None, requested: str | None) -> str:
@@ -74,12 +91,19 @@ def format_for(path: str | None, requested: str | None) -> str:
         return requested
     if path:
         suffix = Path(path.rstrip("/")).suffix.lower().lstrip(".")
-        if suffix in SERIALIZERS:
+        if suffix in WRITERS:
             return suffix
         if suffix:
             raise ValueError(f"cannot tell the format of {path!r} from its extension; use --format")
         return "csv"
     return "table"
+
+
+def write_table(table: pa.Table, fmt: str, target: str) -> str:
+    """Write rows in a format to a local path, straight into the file, or to an s3:// URI; returns where."""
+    if target.startswith("s3://"):
+        return write_bytes(serialize(table, fmt), target)
+    return _write_file(target, lambda sink: WRITERS[fmt](table, sink))
 
 
 def write_bytes(data: bytes, target: str) -> str:
@@ -88,14 +112,24 @@ def write_bytes(data: bytes, target: str) -> str:
         from s3logq.sources.s3 import upload_bytes
 
         return upload_bytes(data, target)
+    return _write_file(target, lambda sink: sink.write(data))
+
+
+def _write_file(target: str, write: Callable[[BinaryIO], object]) -> str:
+    """Write a local file under a temporary name, then rename it: readers never see half a file, and a
+    failed write leaves none."""
     path = Path(target)
+    temporary = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.partial")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)  # readers never see half a file
+        with temporary.open("wb") as sink:
+            write(sink)
+        os.replace(temporary, path)
     except OSError as error:
         raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
     return str(path.resolve())
 
 
