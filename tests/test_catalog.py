@@ -1,5 +1,6 @@
 """Every analysis file, of both log types: a complete header, parameters that match the SQL, columns that
-match the result, SQL that sqlglot renders for Trino and Spark, and a test that names it."""
+match the result, SQL that sqlglot renders for Trino and Spark, a count that matches its rows, and a test that
+names it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from sqlglot.errors import ErrorLevel
 import s3logq.catalog
 from s3logq.catalog import PARAMETERS, find_analysis, parse_analysis
 from s3logq.engines import get_engine
+from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake
+from s3logq.sources import list_sources
 
 ANALYSES = Path(s3logq.catalog.__file__).parent / "analyses"
 FILES = sorted(ANALYSES.glob("*/*.sql"))
@@ -23,6 +26,15 @@ IDS = [f"{f.parent.name}/{f.stem}" for f in FILES]
 
 def _load(path: Path) -> s3logq.catalog.Analysis:
     return parse_analysis(path.read_text(encoding="utf-8"), path.parent.name)
+
+
+@pytest.fixture(scope="module")
+def fixture_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The hand-written access-log and CloudTrail fixtures, ingested."""
+    lake = Lake(tmp_path_factory.mktemp("catalog-lake"))
+    ingest(lake, list_sources([str(TESTS / "fixtures" / "access"), str(TESTS / "fixtures" / "cloudtrail")]),
+           IngestOptions(workers=2))
+    return lake
 
 
 def test_there_are_analyses_of_both_log_types() -> None:
@@ -59,6 +71,31 @@ def test_columns_match_the_result_on_an_empty_lake(path: Path, tmp_path: Path) -
     table = analysis.run(get_engine("duckdb", Lake(tmp_path / "lake")), {})
     assert tuple(table.column_names) == analysis.columns
     assert table.num_rows == 0
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_the_count_drops_only_the_final_order_by(path: Path) -> None:
+    analysis = _load(path)
+    ordered_by = analysis.sql.removeprefix(analysis.unordered_sql)
+    assert ordered_by.startswith("\nORDER BY ") and "\n" not in ordered_by.strip() and "$" not in ordered_by
+
+
+def test_sql_without_a_final_order_by_line_is_counted_as_it_is() -> None:
+    header = "-- name: x\n-- title: X\n-- description: X\n-- columns: a\n"
+    for sql in ("SELECT a FROM t", "SELECT a FROM (SELECT a FROM t\nORDER BY a\nLIMIT 3)"):
+        assert parse_analysis(header + sql, "access").unordered_sql == sql
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_the_preview_count_is_the_number_of_rows(path: Path, rows: int, fixture_lake: Lake) -> None:
+    analysis = _load(path)
+    engine = get_engine("duckdb", fixture_lake)
+    values = {"key": "reports/Q1 results.pdf"} if "key" in analysis.parameters else {}
+    every_row = analysis.run(engine, values)
+    first, total = analysis.preview(engine, values, rows)
+    assert total == every_row.num_rows and first.equals(every_row.slice(0, rows))
+    assert analysis.preview(engine, values, rows, limit=2)[1] == min(every_row.num_rows, 2)
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)

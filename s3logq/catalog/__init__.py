@@ -71,11 +71,17 @@ class Analysis:
                                f"it takes: {', '.join(self.parameters) or 'no filters'}")
         return {name: values.get(name) for name in sorted(set(_PLACEHOLDER.findall(self.sql)))}
 
+    @property
+    def unordered_sql(self) -> str:
+        """The SQL without its final ORDER BY line (every analysis ends with one): order cannot change a
+        count, and DuckDB sorts every row of an ordered subquery before counting them."""
+        head, found, last_line = self.sql.rpartition("\nORDER BY ")
+        return head if found and "\n" not in last_line else self.sql
+
     def run(self, engine: Engine, values: dict[str, object], limit: int | None = None) -> pa.Table:
         """Rows of this analysis on an engine, reading only the days in [since, until)."""
         sql = self.sql if limit is None else f"SELECT * FROM ({self.sql}) LIMIT {int(limit)}"
         return engine.query(sql, self.bind(values), *_time_range(values))
-
 
     def preview(self, engine: Engine, values: dict[str, object], rows: int,
                 limit: int | None = None) -> tuple[pa.Table, int]:
@@ -83,7 +89,8 @@ class Analysis:
         table = self.run(engine, values, min(rows, limit) if limit else rows)
         if table.num_rows < rows:
             return table, table.num_rows
-        counted = engine.query(f"SELECT count(*) AS n FROM ({self.sql})", self.bind(values), *_time_range(values))
+        counted = engine.query(f"SELECT count(*) AS n FROM ({self.unordered_sql})", self.bind(values),
+                               *_time_range(values))
         total = counted.column("n")[0].as_py()
         return table, min(total, limit) if limit else total
 
