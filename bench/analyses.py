@@ -3,8 +3,11 @@ CloudTrail, with a one-day + one-bucket filter and with no filter.
 
     python bench/analyses.py [--gb 1.0] [--trail-mb 200] [--runs 5]
 
-Prints a markdown table of the median time per analysis and flags those over the 1 s bar (issue 4). The
-logs and the lake are built once under bench/data/analyses/ and reused while their size settings match.
+Prints a markdown table of the median time per analysis through `Analysis.run`, which fetches every row as an
+Arrow table, and flags those over the 1 s bar (issue 4). Then, for the analyses that return the whole lake, the
+commands a user runs, each as a whole `s3logq` process (start-up included): the terminal view (50 rows and a
+count) and all rows written to a csv file. The logs and the lake are built once under bench/data/analyses/
+and reused while their size settings match.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from timing import median_seconds  # bench/timing.py (the scripts run from bench/)
 
 from s3logq.catalog import Analysis, load_catalog
 from s3logq.demo import ACCESS_BUCKETS, write_access_logs, write_cloudtrail_logs
@@ -29,6 +35,7 @@ DATA = Path(__file__).parent / "data" / "analyses"
 BAR_SECONDS = 1.0
 ACCESS_FILE_BYTES = 500_000  # a few hundred KB per delivered file, so the logs span about a week
 TRAIL_FILES = 400
+WHOLE_LAKE = ("requests", "latency")  # the analyses that return (almost) every row when not filtered
 ONE_DAY = {"since": datetime(2024, 3, 2, tzinfo=UTC), "until": datetime(2024, 3, 3, tzinfo=UTC),
            "bucket": ACCESS_BUCKETS[0]}
 
@@ -105,6 +112,21 @@ def main() -> None:
                 slow.append(f"{analysis.log_type}/{analysis.name}")
         print(f"| {analysis.name} | {analysis.log_type} | " + " | ".join(cells) + " |", flush=True)
     print(f"\n{len(slow)} over {BAR_SECONDS:.0f} s" + (f": {', '.join(slow)}" if slow else ""))
+    print_commands(lake, args.runs)
+
+
+def print_commands(lake: Lake, runs: int) -> None:
+    """The user-facing commands for WHOLE_LAKE, no filter: median seconds of `runs` whole processes."""
+    print("\n| command (no filter, whole process) | median s | output |\n|---|---:|---:|")
+    target = DATA / "out.csv"
+    for name in WHOLE_LAKE:
+        for extra in ([], ["--format", "csv", "--output", str(target)]):
+            command = [str(Path(sys.executable).parent / "s3logq"), "--lake", str(lake.root), "run", name, *extra]
+            seconds = median_seconds(lambda c=command: subprocess.run(c, check=True, capture_output=True), runs)
+            written = f"{target.stat().st_size / 1e6:,.0f} MB" if extra else "50 rows + count"
+            shown = " ".join(["s3logq run", name, *(["--format csv --output FILE"] if extra else [])])
+            print(f"| `{shown}` | {seconds:.2f} | {written} |", flush=True)
+    target.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
