@@ -113,6 +113,7 @@ def main() -> None:
         print(f"| {analysis.name} | {analysis.log_type} | " + " | ".join(cells) + " |", flush=True)
     print(f"\n{len(slow)} over {BAR_SECONDS:.0f} s" + (f": {', '.join(slow)}" if slow else ""))
     print_commands(lake, args.runs)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 
 def print_commands(lake: Lake, runs: int) -> None:
