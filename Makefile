@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(wildcard s3logq/formats/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard s3logq/formats/*.c s3logq/formats/*.h)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
