@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pyarrow as pa
@@ -16,7 +16,6 @@ from s3logq import __version__
 from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
 from s3logq.engines import QueryError, get_engine
 from s3logq.formats import LOG_TYPES
-from s3logq.ingest import IngestOptions, IngestReport, ParsedFile, default_workers, ingest, workers_for
 from s3logq.lake import Lake
 from s3logq.output import (
     FORMATS,
@@ -29,9 +28,11 @@ from s3logq.output import (
     write_table,
 )
 from s3logq.sources import DateRange, SourceError, SourceFile, list_sources
-from s3logq.sources.s3 import S3Stats
 from s3logq.status import lake_status
 from s3logq.times import check_range, parse_when
+
+if TYPE_CHECKING:
+    from s3logq.ingest import IngestOptions, IngestReport
 
 EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
@@ -129,6 +130,10 @@ def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: d
     """Ingest log files (folders, files, globs; plain or .gz; s3://bucket/prefix/) into the lake. Files
     already ingested are not read again; files whose name dates fall outside --since/--until are not opened,
     and in S3 not even listed."""
+    # the parsers and writer are imported by the commands that ingest, not on every command's start
+    from s3logq.ingest import IngestOptions, workers_for
+    from s3logq.sources.s3 import S3Stats
+
     check_range(since, until)
     options = IngestOptions(log_type, since, until, tuple(buckets), workers or workers_for(sources))
     stats = S3Stats()
@@ -143,6 +148,8 @@ def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: d
 
 
 def _ingest_with_progress(lake: Lake, files: list[SourceFile], options: IngestOptions) -> IngestReport:
+    from s3logq.ingest import ParsedFile, ingest
+
     if not sys.stderr.isatty():
         return ingest(lake, files, options)
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
@@ -285,6 +292,7 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
                         endpoint_url: str | None, **filters: Any) -> None:
     """Ingest --since/--until from the logs (only the days and --bucket needed), run each --analysis, write
     the results (--output ending in / gets <analysis>.<ext> each), and notify at start, finish and failure."""
+    from s3logq.ingest import workers_for
     from s3logq.investigate import AwsOptions, Investigation, investigate
 
     since, until, bucket = filters.pop("since"), filters.pop("until"), filters.pop("bucket")
@@ -314,6 +322,7 @@ def _log_types_with_data(lake: Lake) -> tuple[str, ...]:
 def demo_command(lake: Lake, directory: str) -> None:
     """Write realistic sample logs (access logs and CloudTrail), ingest them and print a summary."""
     from s3logq.demo import generate
+    from s3logq.ingest import IngestOptions, default_workers, ingest
 
     summary = generate(Path(directory))
     click.echo(f"wrote {summary.access_files} access-log files ({summary.access_lines:,} lines) and "

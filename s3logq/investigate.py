@@ -9,18 +9,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from s3logq.catalog import Analysis, find_analysis
 from s3logq.engines import get_engine
-from s3logq.ingest import IngestOptions, IngestReport, ingest
 from s3logq.lake import Lake
 from s3logq.notify import PREVIEW_ROWS, AnalysisResult, NotifyEvent, check_targets, notify
 from s3logq.output import WRITERS, OutputError, format_for, serialize, write_table
 from s3logq.sources import DateRange, list_sources
 from s3logq.sources.s3 import DEFAULT_WORKERS, S3Stats, upload_bytes
 from s3logq.times import check_range, iso
+
+if TYPE_CHECKING:
+    from s3logq.ingest import IngestReport
 
 RANGE_FILTERS = ("since", "until", "bucket")  # used for ingest too; dropped for analyses that do not take them
 
@@ -88,6 +91,9 @@ def resolve(analyses: tuple[str | Analysis, ...], available: tuple[str, ...] = (
 
 
 def _run(lake: Lake, job: Investigation, targets: list[str | None], clock: float) -> Outcome:
+    # imported here: `s3logq run` uses this module's Notifier and should not load the parsers and writer
+    from s3logq.ingest import IngestOptions, ingest
+
     stats = S3Stats()
     buckets = (job.bucket,) if job.bucket else ()
     files = list_sources(list(job.logs), days=DateRange.of(job.since, job.until), buckets=buckets,
