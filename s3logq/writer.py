@@ -31,9 +31,10 @@ _DICTIONARY_COLUMNS = ["bucketowner", "bucket_name", "requester", "operation", "
 
 
 # Access-log values repeat (keys, agents, IPs, ARNs): dictionaries pay and write faster than plain strings,
-# except on the IDs every request has its own of. Min/max statistics only where analyses filter or rank (a
-# top-N "slowest first" skips row groups whose max cannot reach its 50th row): on random IDs they prune
-# nothing and cost a sixth of the write.
+# except on the IDs every request has its own of. Those get Bloom filters instead, so that looking up the
+# request ID of a support case skips the row groups that cannot hold it. Min/max statistics only where
+# analyses filter or rank (a top-N "slowest first" skips row groups whose max cannot reach its 50th row): on
+# random IDs they prune nothing and cost a sixth of the write.
 _ACCESS_UNIQUE = ("requestid", "hostid")
 _ACCESS_STATISTICS = ["request_time", "bucket_name", "operation", "httpstatus", "key", "requester", "remoteip",
                       "errorcode", "log_file", "log_line", "turnaroundtime", "totaltime", "objectsize", "bytessent"]
@@ -166,7 +167,8 @@ class PartWriter:
         path = self.lake.part_path(table_name, day, self.ingest_id, next(self.part_numbers))
         if table_name == "access_log":
             options: dict[str, object] = {"write_statistics": _ACCESS_STATISTICS, "use_dictionary": [
-                name for name in rows.column_names if name not in _ACCESS_UNIQUE]}
+                name for name in rows.column_names if name not in _ACCESS_UNIQUE],
+                "bloom_filter_options": {name: {} for name in _ACCESS_UNIQUE}}
         else:
             options = {"use_dictionary": [name for name in rows.column_names if name in _DICTIONARY_COLUMNS]}
         pq.write_table(rows, path, compression="zstd", compression_level=1, row_group_size=122_880, **options)

@@ -92,6 +92,23 @@ def test_the_manifest_counts_each_files_stored_rows_and_rejects(logs: Path, tmp_
                         "111122223333_CloudTrail_us-east-1_20240301T1210Z_x2.json.gz": (1, 0)}
 
 
+def test_access_log_parts_have_bloom_filters_on_request_and_host_ids(logs: Path, tmp_path: Path) -> None:
+    # request-lookup relies on them to skip row groups; DuckDB's probe reads the filter the writer stored
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    part = next(p for p in lake.parts("access_log") if p.day == "2024-03-01")
+    path = str(lake.root / part.path)
+    probe = "select bloom_filter_excludes from parquet_bloom_probe($path, $column, $value)"
+
+    def excluded(column: str, value: str) -> list[tuple]:
+        return DuckDBEngine(lake).query(probe, {"path": path, "column": column, "value": value}).to_pylist()
+
+    assert excluded("requestid", "REQ") == [{"bloom_filter_excludes": False}]
+    assert excluded("requestid", "NO-SUCH-REQUEST") == [{"bloom_filter_excludes": True}]
+    assert excluded("hostid", "HOST") == [{"bloom_filter_excludes": False}]
+    assert excluded("hostid", "NO-SUCH-HOST") == [{"bloom_filter_excludes": True}]
+
+
 def test_an_event_delivered_again_in_a_later_ingest_is_not_doubled(logs: Path, tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     trail = sorted(logs.rglob("*_CloudTrail_us-east-1_*"))
