@@ -7,13 +7,17 @@ Athena means adding a module here, not touching the analyses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from s3logq.lake import Lake
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 class QueryError(Exception):
@@ -30,12 +34,33 @@ class Engine(Protocol):
         ...
 
 
+ENGINES = ("duckdb", "spark")
+
+
 def get_engine(name: str, lake: Lake) -> Engine:
+    """The engine called `name` over a lake; its driver is imported only now (pyspark takes a while)."""
     if name == "duckdb":
         from s3logq.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(lake)
-    raise QueryError(f"unknown engine {name!r} (available: duckdb)")
+    if name == "spark":
+        from s3logq.engines.spark import SparkEngine
+
+        return SparkEngine(lake)
+    raise QueryError(f"unknown engine {name!r} (available: {', '.join(ENGINES)})")
+
+
+def _spark_json_null(node: exp.Expression) -> exp.Expression:
+    """DuckDB's json_extract gives the text 'null' for a JSON null and SQL NULL only for a missing path;
+    Spark's get_json_object gives NULL for both, so `json_extract(...) IS NULL` would change meaning."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.JSONExtract):
+        return node
+    path = exp.Literal.string(node.expression.sql(dialect="spark").strip("'"))
+    value = exp.func("variant_get", exp.func("try_parse_json", node.this.copy()), path)
+    return exp.Coalesce(this=node, expressions=[
+        exp.Case(ifs=[exp.If(this=exp.func("is_variant_null", value), true=exp.Literal.string("null"))])])
 
 
 @dataclass(frozen=True)
@@ -44,10 +69,13 @@ class Dialect:
 
     name: str  # sqlglot dialect
     positional: bool  # True: `?` in order (Athena/Trino); False: `:name` (Spark SQL)
+    # sqlglot transforms for what the dialect translation gets wrong (same syntax, other meaning)
+    rewrites: tuple[Callable[[exp.Expression], exp.Expression], ...] = ()
 
 
 DIALECTS = {"trino": Dialect("trino", positional=True), "athena": Dialect("athena", positional=True),
-            "spark": Dialect("spark", positional=False), "duckdb": Dialect("duckdb", positional=False)}
+            "spark": Dialect("spark", positional=False, rewrites=(_spark_json_null,)),
+            "duckdb": Dialect("duckdb", positional=False)}
 
 
 def render(sql: str, params: dict[str, object], dialect: str) -> tuple[str, list[object] | dict[str, object]]:
@@ -67,7 +95,10 @@ def render(sql: str, params: dict[str, object], dialect: str) -> tuple[str, list
             return exp.Placeholder() if target.positional else node
         return node
 
-    text = sqlglot.parse_one(sql, read="duckdb").transform(placeholder).sql(dialect=target.name)
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(placeholder)
+    for rewrite in target.rewrites:
+        tree = tree.transform(rewrite)
+    text = tree.sql(dialect=target.name)
     if target.positional:
         return text, [params[name] for name in names]
     return text, {name: params[name] for name in names}
