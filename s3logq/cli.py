@@ -239,11 +239,13 @@ def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @analysis_filters
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
 @click.option("--show-sql", is_flag=True, help="print the analysis SQL and its bound parameters, do not run")
+@click.option("--engine", "engine_name", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+              show_default=True, help="query engine (spark needs pyspark and Java 17+)")
 @output_options
 @notify_option
 @click.pass_obj
 @_fail_cleanly
-def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, show_sql: bool,
+def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, show_sql: bool, engine_name: str,
                 fmt: str | None, output: str | None, notify_targets: tuple[str, ...], **filters: Any) -> None:
     """Run a predefined analysis by NAME (or the AWS guidance's AnalysisType name)."""
     # mail and HTTP clients are imported when a command needs them, not on every command's start
@@ -253,8 +255,12 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
     check_range(filters.get("since"), filters.get("until"))
     analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
     if show_sql:
-        click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{analysis.sql}")
-        click.echo(f"-- parameters: {analysis.bind(filters)}")
+        from s3logq.engines import render
+
+        params = analysis.bind(filters)  # another engine's SQL is the one it runs, with its placeholders
+        sql, bound = (analysis.sql, params) if engine_name == "duckdb" else render(analysis.sql, params, engine_name)
+        click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{sql}")
+        click.echo(f"-- parameters: {bound}")
         return
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
@@ -263,10 +269,10 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
     title = f"{analysis.title} ({analysis.log_type} logs)"
     with notifier.on_failure():
         if format_for(output, fmt) == "table":  # the terminal shows 50 rows: fetch those and a count, not all
-            table, total = analysis.preview(get_engine("duckdb", lake), filters, TABLE_PREVIEW_ROWS, limit)
+            table, total = analysis.preview(get_engine(engine_name, lake), filters, TABLE_PREVIEW_ROWS, limit)
             location = _emit(table, fmt, output, title=title, total=total)
         else:
-            table = analysis.run(get_engine("duckdb", lake), filters, limit)
+            table = analysis.run(get_engine(engine_name, lake), filters, limit)
             total, location = table.num_rows, _emit(table, fmt, output, title=title)
     notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
 
