@@ -144,13 +144,16 @@ def footer(total: int, limit: int = TABLE_PREVIEW_ROWS) -> str:
 def rich_table(table: pa.Table, title: str | None = None, limit: int = TABLE_PREVIEW_ROWS):  # -> rich Table
     """The first `limit` rows as a rich table."""
     from rich.table import Table
+    from rich.text import Text
 
+    # Values and names as Text, not str: rich would read "[/b]" in a key as markup (and fail) and ":x:" as emoji
     shown = readable(table.slice(0, limit))
     view = Table(title=title, show_lines=False, header_style="bold")
     for name in shown.column_names:
-        view.add_column(name, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH, min_width=min(len(name), 10))
+        view.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH,
+                        min_width=min(len(name), 10))
     for row in shown.to_pylist():
-        view.add_row(*(_cell(v) for v in row.values()))
+        view.add_row(*(Text(_cell(v)) for v in row.values()))
     return view
 
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from s3logq import output
 from s3logq.catalog import find_analysis
@@ -40,6 +41,16 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 @pytest.fixture(scope="module")
 def requests(lake: Lake) -> pa.Table:
     return find_analysis("requests", "access").run(get_engine("duckdb", lake), {})
+
+
+def test_the_terminal_shows_brackets_and_colons_in_values_as_they_are() -> None:
+    # keys and user agents are the logs' data: rich markup or emoji codes in them must not be interpreted
+    values = ["logs/a[/b]c.txt", "[bold]x[/bold] :smile:", "aws-cli/2 [ci]"]
+    table = pa.table({"key": values, "[/odd name]": [1, 2, 3]})
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(output.rich_table(table))
+    shown = console.file.getvalue()
+    assert all(value in shown for value in values) and "[/odd name]" in shown
 
 
 def test_times_are_iso_utc_with_milliseconds_only_when_there_are_some() -> None:
