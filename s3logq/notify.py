@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import smtplib
 import socket
-import ssl
 import sys
 import tomllib
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -185,6 +181,11 @@ def _flag(value: object) -> bool:
 
 
 def send_mail(address: str, event: NotifyEvent, settings: SmtpSettings | None = None) -> None:
+    # mail, TLS and HTTP modules are imported when a notification is sent: `s3logq run` loads this module
+    import smtplib
+    import ssl
+    from email.message import EmailMessage
+
     settings = settings or smtp_settings()
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = event.subject(), settings.sender, address
@@ -218,6 +219,8 @@ def publish_sns(topic_arn: str, event: NotifyEvent, endpoint_url: str | None = N
 
 
 def post_webhook(url: str, event: NotifyEvent) -> None:
+    import urllib.request
+
     request = urllib.request.Request(url, data=json.dumps(event.payload(), default=str).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - user's URL

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -134,7 +134,7 @@ def _split(text: str) -> tuple[str, ...]:
 def load_catalog() -> list[Analysis]:
     """Every analysis shipped in the package, sorted by log type and name."""
     analyses = []
-    root = resources.files("s3logq.catalog") / "analyses"
+    root = Path(__file__).with_name("analyses")  # package data lies beside the module
     for log_type in LOG_TYPES:
         folder = root / log_type
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
