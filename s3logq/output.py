@@ -146,9 +146,9 @@ def rich_table(table: pa.Table, title: str | None = None, limit: int = TABLE_PRE
     from rich.table import Table
     from rich.text import Text
 
-    # Values and names as Text, not str: rich would read "[/b]" in a key as markup (and fail) and ":x:" as emoji
+    # Values, names and title as Text, not str: rich would read "[/b]" in a key as markup (and fail), ":x:" as emoji
     shown = readable(table.slice(0, limit))
-    view = Table(title=title, show_lines=False, header_style="bold")
+    view = Table(title=Text(title) if title else None, show_lines=False, header_style="bold")
     for name in shown.column_names:
         view.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH,
                         min_width=min(len(name), 10))
