@@ -16,7 +16,7 @@ from s3logq import __version__
 from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
 from s3logq.engines import QueryError, get_engine
 from s3logq.formats import LOG_TYPES
-from s3logq.lake import Lake
+from s3logq.lake import Lake, LakeError
 from s3logq.output import (
     FORMATS,
     TABLE_PREVIEW_ROWS,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
-_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, ValueError, OSError)
+_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeError, ValueError, OSError)
 
 
 _USAGE_ERRORS = (SourceError, QueryError, CatalogError, ValueError)

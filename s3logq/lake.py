@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,11 @@ CREATE INDEX IF NOT EXISTS parts_by_table_day ON parts (table_name, day);
 """
 
 TABLES = ("access_log", "cloudtrail", "rejects")
+_MANIFEST_TABLES = frozenset({"sources", "parts", "ingests"})
+
+
+class LakeError(Exception):
+    """The lake cannot be used (a damaged manifest, a folder that cannot be made): one clear line for the user."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,54 @@ class Lake:
         return self.manifest_path.exists()
 
     def connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.manifest_path, timeout=30)
-        connection.executescript(_SCHEMA)
+        """The manifest, created with the lake when there is none; LakeError when it is damaged."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LakeError(f"cannot make the lake folder {self.root}: {error.strerror or error}") from None
+        if not self.exists() and self._has_part_files():
+            raise self._no_manifest()
+        try:
+            connection = sqlite3.connect(self.manifest_path, timeout=30)
+        except sqlite3.Error as error:
+            raise self._damaged(error) from None
+        try:
+            self._check_tables(connection)
+            connection.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise self._damaged(error) from None
+        except LakeError:
+            connection.close()
+            raise
         return connection
+
+    def _has_manifest(self) -> bool:
+        """Whether there is a manifest to read; no manifest beside parts is a LakeError, not an empty lake."""
+        if self.exists():
+            return True
+        if self._has_part_files():
+            raise self._no_manifest()
+        return False
+
+    def _no_manifest(self) -> LakeError:
+        return LakeError(f"the lake {self.root} holds Parquet parts but no manifest.sqlite (lost, or left by an "
+                         "interrupted first ingest of an older s3logq); nothing was changed")
+
+    def _check_tables(self, connection: sqlite3.Connection) -> None:
+        """A manifest without its tables is new, unless the lake already holds parts: then it was lost or
+        truncated, and taking it for new would have the next ingest delete every part as an orphan."""
+        found = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = _MANIFEST_TABLES - found
+        if missing and (found or self._has_part_files()):
+            raise self._damaged(f"no {', '.join(sorted(missing))} table, yet the lake holds data")
+
+    def _has_part_files(self) -> bool:
+        return any(next((self.root / table_name).rglob("*.parquet"), None) for table_name in TABLES)
+
+    def _damaged(self, reason: object) -> LakeError:
+        return LakeError(f"the lake's manifest {self.manifest_path} is damaged or unreadable ({reason}); "
+                         "nothing was changed")
 
     def new_ingest_id(self) -> str:
         return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -86,15 +136,15 @@ class Lake:
 
     def known_sources(self) -> dict[str, tuple[int, str]]:
         """uri -> (size, version) of every source file already ingested."""
-        if not self.exists():
+        if not self._has_manifest():
             return {}
-        with self._read() as connection:
+        with self._opened() as connection:
             return {uri: (size, version) for uri, size, version in
                     connection.execute("SELECT uri, size, version FROM sources")}
 
     def parts(self, table_name: str, since: datetime | None = None, until: datetime | None = None) -> list[Part]:
         """Parts of a table that can hold rows in [since, until)."""
-        if not self.exists():
+        if not self._has_manifest():
             return []
         sql = "SELECT path, table_name, day, rows, min_time, max_time, bytes FROM parts WHERE table_name = ?"
         params: list[object] = [table_name]
@@ -104,7 +154,7 @@ class Lake:
         if until is not None:
             sql += " AND (min_time IS NULL OR min_time < ?)"
             params.append(iso_utc(until))
-        with self._read() as connection:
+        with self._opened() as connection:
             return [Part(*row) for row in connection.execute(sql + " ORDER BY path", params)]
 
     def part_files(self, table_name: str, since: datetime | None = None,
@@ -115,7 +165,7 @@ class Lake:
                sources: Iterable[IngestedSource], failed: int) -> None:
         """Make an ingest's parts visible and record its sources, all at once or not at all."""
         parts, sources = list(parts), list(sources)
-        with self.connect() as connection:  # one transaction: committed on success, rolled back on error
+        with self._opened() as connection, connection:  # one transaction: committed on success, rolled back on error
             connection.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    [(*_part_row(p), ingest_id) for p in parts])
             connection.executemany(
@@ -126,7 +176,6 @@ class Lake:
                 "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (ingest_id, iso_utc(started), iso_utc(datetime.now(UTC)), len(sources),
                  sum(s.rows for s in sources), sum(s.rejected for s in sources), failed))
-        connection.close()
 
     def remove_orphans(self) -> int:
         """Delete Parquet files no manifest entry lists (left by an interrupted ingest)."""
@@ -140,26 +189,27 @@ class Lake:
         return removed
 
     def _all_part_paths(self) -> list[tuple[str]]:
-        if not self.exists():
-            return []
-        with self._read() as connection:
+        # creates the manifest of a new lake: once an ingest writes parts, a manifest without tables is damaged
+        with self._opened() as connection:
             return list(connection.execute("SELECT path FROM parts"))
 
-    def _read(self) -> _ReadConnection:
-        return _ReadConnection(self)
+    def query(self, sql: str, params: Iterable[object] = ()) -> list[tuple]:
+        """Rows of a query on the manifest (an empty list when there is no lake yet)."""
+        if not self._has_manifest():
+            return []
+        with self._opened() as connection:
+            return connection.execute(sql, tuple(params)).fetchall()
 
-
-class _ReadConnection:
-    """A manifest connection closed on exit (sqlite3's own context manager only commits)."""
-
-    def __init__(self, lake: Lake) -> None:
-        self.connection = lake.connect()
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.connection
-
-    def __exit__(self, *exc: object) -> None:
-        self.connection.close()
+    @contextmanager
+    def _opened(self) -> Iterator[sqlite3.Connection]:
+        """A manifest connection closed on exit (sqlite3's own context manager only commits)."""
+        connection = self.connect()
+        try:
+            yield connection
+        except sqlite3.DatabaseError as error:  # a page damaged past the header shows only when read
+            raise self._damaged(error) from None
+        finally:
+            connection.close()
 
 
 def _part_row(part: Part) -> tuple:

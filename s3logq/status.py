@@ -24,14 +24,7 @@ COLUMNS = ["log_type", "files", "skipped_files", "rows", "first_event", "last_ev
 
 def lake_status(lake: Lake) -> pa.Table:
     """One row per log type in the lake (none for an empty lake)."""
-    rows: list[tuple] = []
-    if lake.exists():
-        connection = lake.connect()
-        try:
-            rows = connection.execute(_STATUS_SQL).fetchall()
-        finally:
-            connection.close()
-    records = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    records = [dict(zip(COLUMNS, row, strict=True)) for row in lake.query(_STATUS_SQL)]
     for record in records:
         record["size_mb"] = round(record["size_mb"] / 1e6, 2)
     schema = pa.schema([("log_type", pa.string()), ("files", pa.int64()), ("skipped_files", pa.int64()),

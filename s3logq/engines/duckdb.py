@@ -10,7 +10,7 @@ import pyarrow as pa
 from s3logq.engines import QueryError
 from s3logq.formats.access_log import ACCESS_SCHEMA
 from s3logq.formats.cloudtrail import SCHEMA as CLOUDTRAIL_SCHEMA
-from s3logq.lake import TABLES, Lake
+from s3logq.lake import TABLES, Lake, LakeError
 from s3logq.writer import REJECTS_SCHEMA
 
 
@@ -48,8 +48,11 @@ class DuckDBEngine:
             if files:
                 # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings.
                 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-                connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS SELECT * FROM read_parquet([{listed}], "
-                                   "union_by_name = true)").fetchall()
+                try:
+                    connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS SELECT * FROM read_parquet("
+                                       f"[{listed}], union_by_name = true)").fetchall()
+                except duckdb.Error as error:  # a part the manifest lists is missing, truncated or not Parquet
+                    raise LakeError(f"the lake's {table_name} parts cannot be read: {_first_line(error)}") from None
             else:
                 connection.register(f"_empty_{table_name}", empty_table(table_name))
                 connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS SELECT * FROM _empty_{table_name}"

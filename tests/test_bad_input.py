@@ -1,0 +1,107 @@
+"""Bad and odd input, as a skeptical user gives it: one `error:` line and a non-zero exit, never a traceback,
+the lake unchanged by a command that failed, and every unreadable log line or record kept in `rejects`."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from s3logq.cli import cli
+
+OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+LINES = [
+    f'{OWNER} acme [01/Mar/2024:10:00:0{i} +0000] 192.0.2.{i} arn:aws:iam::1:user/a R{i} REST.GET.OBJECT k{i}.txt '
+    f'"GET /acme/k{i}.txt HTTP/1.1" 200 - 10 10 5 4 "-" "curl/8" - HOST SigV4 X AuthHeader e TLSv1.3 - -'
+    for i in range(3)
+]
+
+
+def invoke(lake: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--lake", str(lake), *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_error_line(stderr: str) -> str:
+    """The single `error: ...` line a failed command prints."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file of a folder and its content's digest."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "2024-03-01-10-05-00-AAAA").write_text("\n".join(LINES) + "\n")
+    return folder
+
+
+@pytest.fixture
+def lake(logs: Path, tmp_path: Path) -> Path:
+    lake = tmp_path / "lake"
+    code, _, stderr = invoke(lake, "ingest", str(logs))
+    assert code == 0, stderr
+    return lake
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a database, just text\n" * 200])
+@pytest.mark.parametrize("command", [["status"], ["run", "requests"], ["sql", "select count(*) from access_log"],
+                                     ["ingest", "LOGS"]])
+def test_a_damaged_manifest_is_one_error_line_and_nothing_is_deleted(lake: Path, logs: Path, damage: bytes,
+                                                                     command: list[str]) -> None:
+    (lake / "manifest.sqlite").write_bytes(damage)  # an empty manifest used to make ingest delete every part
+    (logs / "2024-03-02-10-05-00-BBBB").write_text(LINES[0].replace("01/Mar", "02/Mar") + "\n")
+    before = snapshot(lake)
+    code, _, stderr = invoke(lake, *[str(logs) if arg == "LOGS" else arg for arg in command])
+    assert code == 1
+    assert "manifest" in one_error_line(stderr) and "damaged" in stderr
+    assert snapshot(lake) == before
+
+
+def test_a_manifest_truncated_past_its_header_is_one_error_line(lake: Path) -> None:
+    manifest = lake / "manifest.sqlite"
+    content = manifest.read_bytes()
+    assert len(content) > 3 * 4096
+    manifest.write_bytes(content[:4096])  # the header page is intact, the tables' pages are gone
+    code, _, stderr = invoke(lake, "status")
+    assert code == 1 and "damaged" in one_error_line(stderr)
+
+
+def test_parts_without_a_manifest_are_an_error_not_an_empty_lake(lake: Path, logs: Path) -> None:
+    (lake / "manifest.sqlite").unlink()
+    before = snapshot(lake)
+    for command in (["run", "requests"], ["ingest", str(logs)]):
+        code, _, stderr = invoke(lake, *command)
+        assert code == 1 and "no manifest.sqlite" in one_error_line(stderr)
+    assert snapshot(lake) == before
+
+
+def test_a_new_lake_still_starts_from_nothing(logs: Path, tmp_path: Path) -> None:
+    code, out, _ = invoke(tmp_path / "new", "ingest", str(logs))
+    assert code == 0 and "3 access_log rows" in out
+    code, out, _ = invoke(tmp_path / "new", "ingest", str(logs))
+    assert code == 0 and "1 files already ingested" in out
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_damaged_or_missing_part_is_one_error_line_naming_it(lake: Path, damage: str) -> None:
+    (part,) = (lake / "access_log").rglob("*.parquet")
+    if damage == "truncate":
+        part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    else:
+        part.unlink()
+    for command in (["run", "requests"], ["sql", "select count(*) from access_log"]):
+        code, _, stderr = invoke(lake, *command)
+        assert code == 1
+        assert "access_log parts cannot be read" in one_error_line(stderr) and part.name in stderr
