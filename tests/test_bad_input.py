@@ -4,6 +4,7 @@ the lake unchanged by a command that failed, and every unreadable log line or re
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,40 @@ def test_a_damaged_or_missing_part_is_one_error_line_naming_it(lake: Path, damag
         code, _, stderr = invoke(lake, *command)
         assert code == 1
         assert "access_log parts cannot be read" in one_error_line(stderr) and part.name in stderr
+
+
+def test_a_broken_link_in_a_folder_fails_that_file_by_name_and_the_rest_is_ingested(logs: Path,
+                                                                                   tmp_path: Path) -> None:
+    (logs / "2024-03-01-11-00-00-LINK").symlink_to(tmp_path / "gone")
+    code, out, stderr = invoke(tmp_path / "lake", "ingest", str(logs))
+    assert code == 1 and "Traceback" not in stderr
+    assert f"error: {logs}/2024-03-01-11-00-00-LINK: cannot read: No such file or directory" in stderr.splitlines()
+    assert "3 access_log rows" in out
+
+
+def test_a_broken_link_given_by_name_says_so(tmp_path: Path) -> None:
+    (tmp_path / "link.log").symlink_to(tmp_path / "gone")
+    code, _, stderr = invoke(tmp_path / "lake", "ingest", str(tmp_path / "link.log"))
+    assert code == 2 and "broken symbolic link" in one_error_line(stderr)
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_file_whose_name_looks_like_a_glob_is_read_as_itself(tmp_path: Path) -> None:
+    log = tmp_path / "access[1]%s.log"
+    log.write_text("\n".join(LINES) + "\n")
+    code, out, stderr = invoke(tmp_path / "lake", "ingest", str(log))
+    assert code == 0, stderr
+    assert "3 access_log rows" in out
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_under_an_escaped_name(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / b"caf\xe9.log".decode("utf-8", "surrogateescape")).write_text("\n".join(LINES) + "\n")
+    lake = tmp_path / "lake"
+    code, out, stderr = invoke(lake, "ingest", str(folder))
+    assert code == 0, stderr
+    code, out, _ = invoke(lake, "sql", "select distinct log_file from access_log", "--format", "json")
+    assert json.loads(out) == [{"log_file": f"{folder}/caf\\xe9.log"}]
+    code, out, _ = invoke(lake, "ingest", str(folder))
+    assert code == 0 and "1 files already ingested" in out

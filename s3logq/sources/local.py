@@ -13,8 +13,12 @@ from s3logq.sources import SourceError, SourceFile
 
 def list_local(spec: str) -> Iterator[SourceFile]:
     """Files named by a path, folder or glob, in name order; a spec matching nothing is a SourceError."""
-    paths = sorted(glob.glob(spec, recursive=True)) if glob.has_magic(spec) else [spec]
+    # a file really called "logs[1].txt" is itself, not a pattern that would not match it
+    is_pattern = glob.has_magic(spec) and not os.path.lexists(spec)
+    paths = sorted(glob.glob(spec, recursive=True)) if is_pattern else [spec]
     if not paths or not any(os.path.exists(p) for p in paths):
+        if os.path.islink(spec):
+            raise SourceError(f"broken symbolic link: {spec} -> {os.readlink(spec)}")
         raise SourceError(f"no such file or folder: {spec}")
     for path in paths:
         yield from _walk(Path(path))
@@ -32,5 +36,17 @@ def _walk(path: Path) -> Iterator[SourceFile]:
 
 
 def _source(path: Path) -> SourceFile:
-    stat = path.stat()
-    return SourceFile(str(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(path.read_bytes))
+    try:
+        stat = path.stat()
+    except OSError as error:  # a broken link in a folder, or a file gone since it was listed: that file fails
+        return SourceFile(_uri(Path(os.path.abspath(path))), 0, "", partial(_raise, error))
+    return SourceFile(_uri(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(path.read_bytes))
+
+
+def _uri(path: Path) -> str:
+    """The path as text that can be stored and printed: bytes of a name that are not UTF-8 as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _raise(error: OSError) -> bytes:
+    raise error
