@@ -161,7 +161,7 @@ def _parse_cloudtrail_file(parsed: ParsedFile, data: bytes, chunk: ParsedChunk) 
         parsed.error = f"{type(error).__name__}: {error}"
     else:
         parsed.skipped_reason = result.skipped_reason
-        chunk.tables.append((CLOUDTRAIL, result.table, []))
+        chunk.tables.append((CLOUDTRAIL, result.table, result.rejects))
 
 
 def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = IngestOptions(),

@@ -143,3 +143,22 @@ def test_a_file_name_that_is_not_utf8_is_ingested_under_an_escaped_name(tmp_path
     assert json.loads(out) == [{"log_file": f"{folder}/caf\\xe9.log"}]
     code, out, _ = invoke(lake, "ingest", str(folder))
     assert code == 0 and "1 files already ingested" in out
+
+
+def test_cloudtrail_records_without_a_readable_time_are_rejects_not_rows_outside_the_range(tmp_path: Path) -> None:
+    good = {"eventTime": "2024-03-01T10:00:00Z", "eventName": "GetObject", "eventID": "e1"}
+    records = [good, {**good, "eventID": "e2", "eventTime": "2024-13-45T99:00:00Z"},
+               {"eventName": "PutObject", "eventID": "e3"}, {**good, "eventID": "e4", "eventTime": 12345}]
+    trail = tmp_path / "111122223333_CloudTrail_us-east-1_20240301T1000Z_abc.json"
+    trail.write_text(json.dumps({"Records": records}))
+    lake = tmp_path / "lake"
+    code, out, stderr = invoke(lake, "ingest", str(trail))
+    assert code == 0, stderr
+    assert "1 cloudtrail rows" in out and "3 lines rejected" in out and "outside" not in out
+    code, out, _ = invoke(lake, "sql", "select log_file, log_line, reason from rejects order by log_line", "-f", "json")
+    assert json.loads(out) == [
+        {"log_file": str(trail), "log_line": 2, "reason": 'eventTime is not an ISO-8601 time: "2024-13-45T99:00:00Z"'},
+        {"log_file": str(trail), "log_line": 3, "reason": "record without eventTime"},
+        {"log_file": str(trail), "log_line": 4, "reason": "eventTime is not an ISO-8601 time: 12345"}]
+    code, out, _ = invoke(lake, "status", "--format", "json")
+    assert json.loads(out)[0]["rejected_lines"] == 3

@@ -58,10 +58,17 @@ def test_record_becomes_a_typed_row_with_derived_columns() -> None:
 
 
 def test_missing_fields_are_null_and_a_bad_event_time_does_not_sink_the_file() -> None:
-    records = [{"eventName": "GetObject", "eventTime": "not a time"}, {"eventTime": "2024-03-01T00:00:00.5Z"}]
-    rows = parse_cloudtrail(orjson.dumps({"Records": records}), "f").table.to_pylist()
-    assert rows[0]["event_time"] is None and rows[0]["useridentity"] is None and rows[0]["bucket_name"] is None
-    assert rows[1]["event_time"] == datetime(2024, 3, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    records = [{"eventName": "GetObject", "eventTime": "not a time"}, {"eventTime": "2024-03-01T00:00:00.5Z"},
+               {"eventName": "PutObject"}, {"eventTime": "2024-03-01T00:00:01Z"}]
+    parsed = parse_cloudtrail(orjson.dumps({"Records": records}), "f")
+    rows = parsed.table.to_pylist()
+    assert [row["event_time"] for row in rows] == [datetime(2024, 3, 1, 0, 0, 0, 500000, tzinfo=UTC),
+                                                   datetime(2024, 3, 1, 0, 0, 1, tzinfo=UTC)]
+    assert rows[1]["useridentity"] is None and rows[1]["bucket_name"] is None
+    # a record with no time to place it by is kept aside with its number in Records, not dropped
+    assert [(r.log_file, r.log_line, r.reason, orjson.loads(r.raw_line)) for r in parsed.rejects] == [
+        ("f", 1, 'eventTime is not an ISO-8601 time: "not a time"', records[0]),
+        ("f", 3, "record without eventTime", records[2])]
 
 
 def test_digest_files_and_files_without_records_are_skipped_with_a_reason() -> None:

@@ -50,6 +50,7 @@ def assert_same_outcome(data: bytes) -> None:
     new, old = _outcome(data, parse_cloudtrail), _outcome(data, parse_cloudtrail_in_python)
     if isinstance(old, CloudTrailFile):
         assert isinstance(new, CloudTrailFile) and new.skipped_reason == old.skipped_reason
+        assert new.rejects == old.rejects
         assert new.table.schema == old.table.schema
         assert new.table.equals(old.table), (new.table.to_pylist(), old.table.to_pylist())
     else:

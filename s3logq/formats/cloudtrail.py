@@ -7,7 +7,7 @@ the Python parser would (orjson and Python objects) is left to the Python parser
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from s3logq.formats._cloudtrail_records import read_cloudtrail
+from s3logq.formats.access_log import Reject
 
 
 class NotCloudTrail(ValueError):
@@ -58,16 +59,21 @@ _NESTED_KEYS = [("useridentity", "userIdentity"), ("resources", "resources"), ("
 
 @dataclass
 class CloudTrailFile:
-    """What one CloudTrail file held: its rows, or why it holds none (a digest, no Records)."""
+    """What one CloudTrail file held: its rows, or why it holds none (a digest, no Records), and the records
+    that could not be read (no eventTime that is a time), numbered from 1 in Records."""
 
     table: pa.Table
     skipped_reason: str | None = None
+    rejects: list[Reject] = field(default_factory=list)
 
 
 def parse_cloudtrail(data: bytes, log_file: str) -> CloudTrailFile:
     """Parse one CloudTrail file; digest files and files without Records come back empty with a reason."""
     table = read_natively(data, log_file)
-    return CloudTrailFile(table) if table is not None else parse_cloudtrail_in_python(data, log_file)
+    if table is not None and table.column("event_time").null_count == 0:
+        return CloudTrailFile(table)
+    # a record without a readable time: the Python parser says which one it is and keeps it as a reject
+    return parse_cloudtrail_in_python(data, log_file)
 
 
 def read_natively(data: bytes, log_file: str) -> pa.Table | None:
@@ -98,7 +104,22 @@ def parse_cloudtrail_in_python(data: bytes, log_file: str) -> CloudTrailFile:
         return CloudTrailFile(SCHEMA.empty_table(), reason)
     if not isinstance(records, list):
         raise NotCloudTrail("Records is not a list")
-    return CloudTrailFile(records_to_table([r for r in records if isinstance(r, dict)], log_file))
+    numbered = [(number, r) for number, r in enumerate(records, 1) if isinstance(r, dict)]
+    table = records_to_table([r for _, r in numbered], log_file)
+    timeless = table.column("event_time").is_null()
+    if not pc.any(timeless).as_py():
+        return CloudTrailFile(table)
+    # Rows are placed by their time: one without a time would be in no day of the lake and match no range.
+    rejects = [Reject(log_file, number, _time_problem(record), orjson.dumps(record).decode())
+               for (number, record), missing in zip(numbered, timeless.to_pylist(), strict=True) if missing]
+    return CloudTrailFile(table.filter(pc.invert(timeless)), rejects=rejects)
+
+
+def _time_problem(record: dict) -> str:
+    value = record.get("eventTime")
+    if value is None:
+        return "record without eventTime"
+    return f"eventTime is not an ISO-8601 time: {orjson.dumps(value).decode()[:60]}"
 
 
 def records_to_table(records: list[dict], log_file: str) -> pa.Table:
