@@ -36,6 +36,9 @@ def readable(table: pa.Table) -> pa.Table:
                                     pa.string()))
         elif pa.types.is_date(column.type):
             columns.append(column.cast(pa.string()))
+        elif pa.types.is_interval(column.type):  # Arrow has no cast of intervals to text
+            columns.append(pa.array([None if v is None else _iso_duration(v) for v in column.to_pylist()],
+                                    pa.string()))
         else:
             columns.append(column)
     return pa.table(columns, names=table.column_names)
@@ -48,6 +51,14 @@ def _iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
     text = column.cast(pa.timestamp("ms")).cast(pa.string())  # "2024-03-01 10:00:00.000"
     text = pc.replace_substring(pc.replace_substring(text, " ", "T", max_replacements=1), ".000", "")
     return pc.binary_join_element_wise(text, "Z", "")
+
+
+def _iso_duration(value: pa.MonthDayNano) -> str:
+    """An interval as ISO-8601: P1M2DT3.5S, PT0S when empty."""
+    months, days, nanoseconds = value
+    seconds = f"{nanoseconds / 1e9:f}".rstrip("0").rstrip(".") if nanoseconds else ""
+    text = "P" + (f"{months}M" if months else "") + (f"{days}D" if days else "")
+    return text + (f"T{seconds}S" if seconds else "") if (months or days or seconds) else "PT0S"
 
 
 def write_csv(table: pa.Table, sink: BinaryIO) -> None:
@@ -71,7 +82,12 @@ def _row_in_array(row: dict[str, object]) -> str:
 
 
 def write_parquet(table: pa.Table, sink: BinaryIO) -> None:
-    pq.write_table(table, sink, compression="zstd")
+    try:
+        pq.write_table(table, sink, compression="zstd")
+    except pa.ArrowNotImplementedError as error:  # a type Parquet has no place for (INTERVAL, UNION)
+        odd = [f"{f.name} ({f.type})" for f in table.schema if pa.types.is_interval(f.type) or pa.types.is_union(f.type)]
+        what = f"column {', '.join(odd)}" if odd else str(error).splitlines()[0]
+        raise OutputError(f"parquet cannot hold {what}; cast it to text in the SQL, or use csv or json") from None
 
 
 WRITERS: dict[str, Callable[[pa.Table, BinaryIO], None]] = {"csv": write_csv, "json": write_json,
@@ -87,10 +103,12 @@ def serialize(table: pa.Table, fmt: str) -> bytes:
 
 def format_for(path: str | None, requested: str | None) -> str:
     """The format asked for, else the one the output file's extension names, else a terminal table."""
+    suffix = Path(path.rstrip("/")).suffix.lower().lstrip(".") if path else ""
+    if requested in WRITERS and suffix in WRITERS and suffix != requested:
+        raise ValueError(f"--format {requested} does not match --output {path}; drop one, or name the file .{requested}")
     if requested:
         return requested
     if path:
-        suffix = Path(path.rstrip("/")).suffix.lower().lstrip(".")
         if suffix in WRITERS:
             return suffix
         if suffix:

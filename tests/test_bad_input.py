@@ -162,3 +162,26 @@ def test_cloudtrail_records_without_a_readable_time_are_rejects_not_rows_outside
         {"log_file": str(trail), "log_line": 4, "reason": "eventTime is not an ISO-8601 time: 12345"}]
     code, out, _ = invoke(lake, "status", "--format", "json")
     assert json.loads(out)[0]["rejected_lines"] == 3
+
+
+def test_sql_intervals_are_written_as_iso_durations_and_parquet_says_what_it_cannot_hold(lake: Path,
+                                                                                        tmp_path: Path) -> None:
+    query = "select interval 1 day as a, interval '1 month 2 days 3.5 seconds' as b, interval 0 second as c"
+    code, out, stderr = invoke(lake, "sql", query, "--format", "csv")
+    assert code == 0, stderr
+    assert out.splitlines() == ['"a","b","c"', '"P1D","P1M2DT3.5S","PT0S"']
+    code, out, _ = invoke(lake, "sql", query, "--format", "json")
+    assert json.loads(out) == [{"a": "P1D", "b": "P1M2DT3.5S", "c": "PT0S"}]
+    target = tmp_path / "out.parquet"
+    code, _, stderr = invoke(lake, "sql", query, "--output", str(target))
+    assert code == 1 and "parquet cannot hold column a (month_day_nano_interval)" in one_error_line(stderr)
+    assert list(tmp_path.glob("*out.parquet*")) == []  # no file, and no half-written one
+
+
+def test_a_format_that_contradicts_the_output_extension_is_refused(lake: Path, tmp_path: Path) -> None:
+    target = tmp_path / "rows.csv"
+    code, _, stderr = invoke(lake, "run", "requests", "--format", "json", "--output", str(target))
+    assert code == 2 and "--format json does not match --output" in one_error_line(stderr)
+    assert not target.exists()
+    code, _, stderr = invoke(lake, "run", "requests", "--format", "csv", "--output", str(tmp_path / "rows.txt"))
+    assert code == 0 and (tmp_path / "rows.txt").read_text().startswith('"request_time"')
