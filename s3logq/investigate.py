@@ -17,7 +17,7 @@ from s3logq.catalog import Analysis, find_analysis
 from s3logq.engines import get_engine
 from s3logq.lake import Lake
 from s3logq.notify import PREVIEW_ROWS, AnalysisResult, NotifyEvent, check_targets, notify
-from s3logq.output import WRITERS, OutputError, format_for, serialize, write_table
+from s3logq.output import WRITERS, OutputError, check_target, format_for, serialize, write_table
 from s3logq.sources import DateRange, list_sources
 from s3logq.sources.s3 import DEFAULT_WORKERS, S3Stats, upload_bytes
 from s3logq.times import check_range, iso
@@ -76,6 +76,9 @@ def investigate(lake: Lake, job: Investigation, on_warning: Callable[[str], None
     check_range(job.since, job.until)
     analyses = resolve(job.analyses)  # an unknown name fails before any work
     targets = result_targets(analyses, job.output, job.fmt)
+    for target in [*targets, job.report]:  # a target that cannot be written fails before the ingest
+        if target:
+            check_target(target)
     notifier = Notifier(job.notify, tuple(a.name for a in analyses), (job.bucket,) if job.bucket else (),
                         _parameters(job), job.aws, on_warning)
     notifier.start()

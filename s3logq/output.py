@@ -124,6 +124,17 @@ def write_table(table: pa.Table, fmt: str, target: str) -> str:
     return _write_file(target, lambda sink: WRITERS[fmt](table, sink))
 
 
+def check_target(target: str) -> None:
+    """Fail now, before any work, on a target that cannot be written: an s3:// URI without a bucket."""
+    if target.startswith("s3://"):
+        from s3logq.sources.s3 import split_uri
+
+        try:
+            split_uri(target)
+        except ValueError as error:
+            raise OutputError(str(error)) from None
+
+
 def write_bytes(data: bytes, target: str) -> str:
     """Write to a local path or an s3:// URI; returns the final location."""
     if target.startswith("s3://"):

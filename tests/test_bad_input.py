@@ -185,3 +185,19 @@ def test_a_format_that_contradicts_the_output_extension_is_refused(lake: Path, t
     assert not target.exists()
     code, _, stderr = invoke(lake, "run", "requests", "--format", "csv", "--output", str(tmp_path / "rows.txt"))
     assert code == 0 and (tmp_path / "rows.txt").read_text().startswith('"request_time"')
+
+
+@pytest.mark.parametrize("target", ["s3://", "s3:///"])
+def test_report_to_an_s3_uri_without_a_bucket_says_so(lake: Path, target: str) -> None:
+    code, _, stderr = invoke(lake, "report", "--output", target)
+    assert code == 1 and one_error_line(stderr) == f"error: no bucket in '{target}' (expected s3://bucket/prefix/)"
+
+
+@pytest.mark.parametrize("option", [["--output", "s3:///results/"], ["--report", "s3://"]])
+def test_investigate_refuses_an_s3_target_without_a_bucket_before_it_ingests(logs: Path, tmp_path: Path,
+                                                                             option: list[str]) -> None:
+    lake = tmp_path / "fresh-lake"
+    code, _, stderr = invoke(lake, "investigate", "--logs", str(logs), "--analysis", "requests",
+                             "--since", "2024-03-01", "--until", "2024-03-02", *option)
+    assert code == 1 and "no bucket in 's3://" in one_error_line(stderr)
+    assert not lake.exists()
