@@ -50,10 +50,16 @@ def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except _EXPECTED_ERRORS as error:
-            message = f"{error.strerror or error}" if isinstance(error, OSError) else str(error)
+            message = _os_message(error) if isinstance(error, OSError) else str(error)
             raise (_UsageFailure if isinstance(error, _USAGE_ERRORS) else _Failure)(message) from None
 
     return wrapper
+
+
+def _os_message(error: OSError) -> str:
+    """'PATH: reason': the reason alone ('No such file or directory') does not say which path."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 class _Failure(click.ClickException):

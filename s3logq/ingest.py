@@ -237,7 +237,7 @@ def _chunks(sources: Iterable[SourceFile]) -> Iterator[list[SourceFile]]:
 @contextmanager
 def _exclusive(lake: Lake) -> Iterator[None]:
     """Hold the lake's lock for the whole ingest, so two ingests never write at once."""
-    lake.root.mkdir(parents=True, exist_ok=True)
+    lake.create()
     with open(lake.root / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield

@@ -76,12 +76,16 @@ class Lake:
     def exists(self) -> bool:
         return self.manifest_path.exists()
 
-    def connect(self) -> sqlite3.Connection:
-        """The manifest, created with the lake when there is none; LakeError when it is damaged."""
+    def create(self) -> None:
+        """Make the lake's folder if there is none."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise LakeError(f"cannot make the lake folder {self.root}: {error.strerror or error}") from None
+
+    def connect(self) -> sqlite3.Connection:
+        """The manifest, created with the lake when there is none; LakeError when it is damaged."""
+        self.create()
         if not self.exists() and self._has_part_files():
             raise self._no_manifest()
         try:

@@ -154,6 +154,8 @@ def _write_file(target: str, write: Callable[[BinaryIO], object]) -> str:
         with temporary.open("wb") as sink:
             write(sink)
         os.replace(temporary, path)
+    except FileExistsError as error:  # from mkdir: a file stands where a folder of the path should be
+        raise OutputError(f"cannot write {target}: {error.filename} is a file, not a folder") from None
     except OSError as error:
         raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
     finally:

@@ -201,3 +201,22 @@ def test_investigate_refuses_an_s3_target_without_a_bucket_before_it_ingests(log
                              "--since", "2024-03-01", "--until", "2024-03-02", *option)
     assert code == 1 and "no bucket in 's3://" in one_error_line(stderr)
     assert not lake.exists()
+
+
+def test_a_lake_or_demo_folder_that_cannot_be_made_is_named_in_the_error(logs: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, stderr = invoke(blocker / "lake", "ingest", str(logs))
+    assert code == 1 and one_error_line(stderr) == (
+        f"error: cannot make the lake folder {blocker / 'lake'}: Not a directory")
+    code, _, stderr = invoke(tmp_path / "lake", "demo", "--dir", str(blocker / "demo"))
+    assert code == 1 and one_error_line(stderr) == f"error: {blocker / 'demo' / 'access'}: Not a directory"
+    assert not (tmp_path / "lake").exists()
+
+
+def test_output_below_a_file_says_which_file_is_in_the_way(lake: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, stderr = invoke(lake, "run", "requests", "--output", str(blocker / "rows.csv"))
+    assert code == 1 and one_error_line(stderr) == (
+        f"error: cannot write {blocker / 'rows.csv'}: {blocker} is a file, not a folder")
