@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -74,6 +75,30 @@ class _Failure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class _OneLineUsageGroup(click.Group):
+    """click's own usage errors (a bad option value, an unknown command) as one line like every other error,
+    `error: ... (see: s3logq CMD --help)`, exit 2, instead of click's usage block."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_usage() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # no command at all: the help is the answer
+    except click.UsageError as error:
+        hint = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
+        raise _UsageFailure(error.format_message() + hint) from None
+
+
 class When(click.ParamType):
     name = "WHEN"
 
@@ -107,7 +132,7 @@ def aws_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--profile", help="AWS profile (env AWS_PROFILE)")(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="s3logq")
 @click.option("--lake", envvar="S3LOGQ_LAKE", default="./s3logq-lake", show_default=True,
               type=click.Path(file_okay=False), help="lake directory (env S3LOGQ_LAKE)")

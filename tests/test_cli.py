@@ -78,11 +78,18 @@ def test_table_output_shows_the_total(logs: Path, tmp_path: Path) -> None:
     (["ingest", "x", "--since", "2024-03-02", "--until", "2024-03-01"], "must be before"),
     (["ingest", "x", "--since", "yesterday"], "is not a date"),
     (["sql", "select 1", "--output", "out.xlsx"], "cannot tell the format"),
+    (["run", "requests", "--since", "2024-13-01"], "Invalid value for '--since': '2024-13-01' is not a date"),
+    (["run", "requests", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
+    (["ingest", "x", "--type", "syslog"], "Invalid value for '--type'"),
+    (["sql"], "Missing argument 'QUERY'. (see: cli sql --help)"),
+    (["nope"], "No such command 'nope'. (see: cli --help)"),  # CliRunner names the program "cli"
 ])  # fmt: skip
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     code, out, err = invoke(tmp_path / "lake", *args)
     assert code == 2
     assert message in err and "Traceback" not in err + out
+    assert len(err.splitlines()) == 1 and err.startswith("error: ")  # click's usage block too
+    assert not (tmp_path / "lake").exists()
 
 
 def test_a_file_that_cannot_be_read_exits_1_and_the_rest_commits(logs: Path, tmp_path: Path) -> None:
