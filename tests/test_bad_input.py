@@ -220,3 +220,9 @@ def test_output_below_a_file_says_which_file_is_in_the_way(lake: Path, tmp_path:
     code, _, stderr = invoke(lake, "run", "requests", "--output", str(blocker / "rows.csv"))
     assert code == 1 and one_error_line(stderr) == (
         f"error: cannot write {blocker / 'rows.csv'}: {blocker} is a file, not a folder")
+
+
+@pytest.mark.parametrize("query", ["", "  ;\n"])
+def test_empty_sql_is_a_usage_error_not_zero_rows(lake: Path, query: str) -> None:
+    code, out, stderr = invoke(lake, "sql", query)
+    assert code == 2 and one_error_line(stderr) == "error: no SQL given" and out == ""

@@ -24,6 +24,8 @@ class DuckDBEngine:
 
     def query(self, sql: str, params: dict[str, object] | None = None,
               since: datetime | None = None, until: datetime | None = None) -> pa.Table:
+        if not sql.strip(" \t\r\n;"):
+            raise QueryError("no SQL given")  # DuckDB runs nothing and returns no result: not "0 rows"
         # One in-memory database for the engine's queries: starting one costs ~30 ms, a run asks two queries
         if self._database is None:
             self._database = self.connect()
