@@ -188,6 +188,16 @@ def test_an_error_is_one_line(lake: Lake) -> None:
     assert "no_such_column" in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_damaged_part_is_one_line_naming_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    lake = _ingest(tmp_path_factory.mktemp("spark") / "damaged", "access")
+    part = Path(lake.part_files("access_log")[0])
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # the footer is gone
+    with pytest.raises(QueryError) as error:  # it used to escape as a Py4JJavaError with the JVM's trace
+        SparkEngine(lake).query("SELECT count(*) AS n FROM access_log")
+    message = str(error.value)
+    assert f"{part} is not a Parquet file" in message and "\n" not in message
+
+
 def invoke(lake: Lake, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["--lake", str(lake.root), *args])
     return result.exit_code, result.stdout

@@ -81,6 +81,7 @@ class SparkEngine:
               since: datetime | None = None, until: datetime | None = None) -> pa.Table:
         """Run DuckDB-dialect SQL, transpiled to Spark SQL with named parameters bound, over the lake rows
         that can fall in [since, until)."""
+        from py4j.protocol import Py4JJavaError
         from pyspark.errors import PySparkException
 
         text, bound = render(sql, params or {}, self.dialect)
@@ -92,6 +93,8 @@ class SparkEngine:
             return spark.sql(text, args={k: _bindable(v) for k, v in bound.items()} or None).toArrow()
         except PySparkException as error:
             raise QueryError(_first_line(error)) from None
+        except Py4JJavaError as error:  # a failure in a task (a damaged part) comes as the JVM's exception
+            raise QueryError(_root_cause(error)) from None
 
     def table(self, spark: SparkSession, table_name: str, since: datetime | None = None,
               until: datetime | None = None) -> DataFrame:
@@ -113,6 +116,14 @@ def _bindable(value: object) -> object:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _root_cause(error: Exception) -> str:
+    """The innermost 'Caused by' of a JVM exception, without its class: what went wrong, in one line."""
+    causes = [line for line in str(error).splitlines() if line.startswith("Caused by: ")]
+    if not causes:
+        return _first_line(error)
+    return causes[-1].removeprefix("Caused by: ").split(": ", 1)[-1].split(" SQLSTATE: ")[0].strip()
 
 
 def _first_line(error: Exception) -> str:
