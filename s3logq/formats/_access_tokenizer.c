@@ -177,8 +177,13 @@ static int tokenize_line(const char *p, const char *end, Token *tokens) {
         }
         if (p < end) p++; /* the space after the token */
     }
-    /* Unknown trailing fields are ignored, but a quote there may close a value that ended too early. */
-    if (p < end && memchr(p, '"', (size_t)(end - p))) return -1;
+    /* Unknown trailing fields are ignored, but only where the careful parser reads them the same way: a quote
+       there may close a value that ended too early, and two spaces in a row are an empty field to it. */
+    if (p < end) {
+        if (*p == ' ' || memchr(p, '"', (size_t)(end - p))) return -1;
+        for (const char *s = p; s + 1 < end; s++)
+            if (s[0] == ' ' && s[1] == ' ') return -1;
+    }
     return count;
 }
 
