@@ -224,7 +224,8 @@ def _print_report(report: IngestReport) -> None:
 @_fail_cleanly
 def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
     """Per log type: files, rows, first and last event, rejected lines, size on disk."""
-    _emit(lake_status(lake), fmt, output, title=f"lake {lake.root}")
+    format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
+    _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}")
 
 
 @cli.command("sql")
@@ -234,7 +235,8 @@ def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
 @_fail_cleanly
 def sql_command(lake: Lake, query: str, fmt: str | None, output: str | None) -> None:
     """Run SQL (DuckDB dialect) over the tables access_log, cloudtrail and rejects."""
-    _emit(get_engine("duckdb", lake).query(query), fmt, output)
+    format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
+    _emit(get_engine("duckdb", _existing(lake)).query(query), fmt, output)
 
 
 @cli.command("analyses")
@@ -293,6 +295,8 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
         click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{sql}")
         click.echo(f"-- parameters: {bound}")
         return
+    format_for(output, fmt)
+    _existing(lake)
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
     bucket = (filters["bucket"],) if filters.get("bucket") else ()
@@ -345,6 +349,14 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
     if outcome.report_location:
         click.echo(f"report: {outcome.report_location}")
     sys.exit(EXIT_FILE_FAILED if outcome.ingest.failures else 0)
+
+
+def _existing(lake: Lake) -> Lake:
+    """The lake a reading command asks for; a folder that is not there is a typo more often than an empty lake."""
+    if not lake.root.exists():
+        raise LakeError(f"no lake at {lake.root}: make one with `s3logq --lake {lake.root} ingest LOGS`, or name "
+                        "another with --lake or S3LOGQ_LAKE")
+    return lake
 
 
 def _log_types_with_data(lake: Lake) -> tuple[str, ...]:
@@ -420,7 +432,7 @@ def report_command(lake: Lake, since: datetime | None, until: datetime | None, b
     from s3logq.report import write_report
 
     check_range(since, until)
-    click.echo(write_report(lake, output, since, until, buckets))
+    click.echo(write_report(_existing(lake), output, since, until, buckets))
 
 
 class _UsageFailure(_Failure):

@@ -73,7 +73,6 @@ def test_table_output_shows_the_total(logs: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["sql", "select nope from access_log"], "nope"),
     (["ingest", "/does/not/exist"], "no such file or folder: /does/not/exist"),
     (["ingest", "x", "--since", "2024-03-02", "--until", "2024-03-01"], "must be before"),
     (["ingest", "x", "--since", "yesterday"], "is not a date"),
@@ -90,6 +89,21 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], m
     assert message in err and "Traceback" not in err + out
     assert len(err.splitlines()) == 1 and err.startswith("error: ")  # click's usage block too
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_sql_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()  # an empty lake: the tables exist, with no rows
+    code, out, err = invoke(tmp_path / "lake", "sql", "select nope from access_log")
+    assert code == 2 and "nope" in err and len(err.splitlines()) == 1 and "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("args", [["status"], ["sql", "select * from access_log"], ["run", "requests"],
+                                  ["report", "--output", "r.html"]])
+def test_reading_a_lake_that_is_not_there_is_an_error_not_an_empty_answer(tmp_path: Path, args: list[str]) -> None:
+    # a mistyped --lake would otherwise print "0 rows" and exit 0
+    code, out, err = invoke(tmp_path / "typo", *args)
+    assert code == 1 and err.startswith(f"error: no lake at {tmp_path / 'typo'}") and len(err.splitlines()) == 1
+    assert not (tmp_path / "typo").exists() and out == ""
 
 
 def test_a_file_that_cannot_be_read_exits_1_and_the_rest_commits(logs: Path, tmp_path: Path) -> None:
