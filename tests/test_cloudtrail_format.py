@@ -71,6 +71,15 @@ def test_missing_fields_are_null_and_a_bad_event_time_does_not_sink_the_file() -
         ("f", 3, "record without eventTime", records[2])]
 
 
+def test_a_record_that_is_not_an_object_is_kept_aside_with_its_number() -> None:
+    event = {"eventTime": "2024-03-01T00:00:00Z", "eventName": "GetObject"}
+    parsed = parse_cloudtrail(orjson.dumps({"Records": ["x", event, 7, None, {"eventName": "PutObject"}]}), "f")
+    assert parsed.table.column("eventname").to_pylist() == ["GetObject"]
+    assert [(r.log_line, r.reason, r.raw_line) for r in parsed.rejects] == [
+        (1, "record is not a JSON object", '"x"'), (3, "record is not a JSON object", "7"),
+        (4, "record is not a JSON object", "null"), (5, "record without eventTime", '{"eventName":"PutObject"}')]
+
+
 def test_digest_files_and_files_without_records_are_skipped_with_a_reason() -> None:
     digest = {"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T00:00:00Z", "logFiles": []}
     assert parse_cloudtrail(orjson.dumps(digest), "d").skipped_reason == "digest file"

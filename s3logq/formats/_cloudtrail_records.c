@@ -429,7 +429,8 @@ static int read_value(Scan *s, Column *c, int depth) {
     return -1;
 }
 
-/* The Records array: each object is a row; other values are dropped, as the Python parser drops them. */
+/* The Records array: each object is a row. Any other value declines the file: the Python parser keeps it
+   aside as a reject with its number. */
 static int read_records(Scan *s, Column *record) {
     if (*s->p != '[') return -1;
     s->p++;
@@ -437,7 +438,7 @@ static int read_records(Scan *s, Column *record) {
     for (int first = 1; *s->p != ']'; first = 0) {
         if (!first && *s->p++ != ',') return -1;
         skip_space(s);
-        if ((*s->p == '{' ? read_struct(s, record, 1) : scan_value(s, NULL, 1)) < 0) return -1;
+        if (*s->p != '{' || read_struct(s, record, 1) < 0) return -1;
         skip_space(s);
     }
     s->p++;

@@ -105,14 +105,16 @@ def parse_cloudtrail_in_python(data: bytes, log_file: str) -> CloudTrailFile:
     if not isinstance(records, list):
         raise NotCloudTrail("Records is not a list")
     numbered = [(number, r) for number, r in enumerate(records, 1) if isinstance(r, dict)]
+    rejects = [Reject(log_file, number, "record is not a JSON object", orjson.dumps(r).decode())
+               for number, r in enumerate(records, 1) if not isinstance(r, dict)]
     table = records_to_table([r for _, r in numbered], log_file)
     timeless = table.column("event_time").is_null()
-    if not pc.any(timeless).as_py():
-        return CloudTrailFile(table)
-    # Rows are placed by their time: one without a time would be in no day of the lake and match no range.
-    rejects = [Reject(log_file, number, _time_problem(record), orjson.dumps(record).decode())
-               for (number, record), missing in zip(numbered, timeless.to_pylist(), strict=True) if missing]
-    return CloudTrailFile(table.filter(pc.invert(timeless)), rejects=rejects)
+    if pc.any(timeless).as_py():
+        # Rows are placed by their time: one without a time would be in no day of the lake and match no range.
+        rejects += [Reject(log_file, number, _time_problem(record), orjson.dumps(record).decode())
+                    for (number, record), missing in zip(numbered, timeless.to_pylist(), strict=True) if missing]
+        table = table.filter(pc.invert(timeless))
+    return CloudTrailFile(table, rejects=sorted(rejects, key=lambda r: r.log_line))
 
 
 def _time_problem(record: dict) -> str:
