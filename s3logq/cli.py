@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from s3logq import __version__
 from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
-from s3logq.engines import QueryError, get_engine
+from s3logq.engines import ENGINES, QueryError, get_engine
 from s3logq.formats import LOG_TYPES
 from s3logq.lake import Lake, LakeError
 from s3logq.output import (
@@ -228,15 +228,22 @@ def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
     _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}")
 
 
+def engine_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine, shared by `run` and `sql`."""
+    return click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="duckdb", show_default=True,
+                        help="query engine (spark needs pyspark and Java 17+)")(command)
+
+
 @cli.command("sql")
 @click.argument("query")
+@engine_option
 @output_options
 @click.pass_obj
 @_fail_cleanly
-def sql_command(lake: Lake, query: str, fmt: str | None, output: str | None) -> None:
-    """Run SQL (DuckDB dialect) over the tables access_log, cloudtrail and rejects."""
+def sql_command(lake: Lake, query: str, engine_name: str, fmt: str | None, output: str | None) -> None:
+    """Run SQL (DuckDB dialect; translated for --engine spark) over the tables access_log, cloudtrail and rejects."""
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
-    _emit(get_engine("duckdb", _existing(lake)).query(query), fmt, output)
+    _emit(get_engine(engine_name, _existing(lake)).query(query), fmt, output)
 
 
 @cli.command("analyses")
@@ -272,8 +279,7 @@ def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @analysis_filters
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
 @click.option("--show-sql", is_flag=True, help="print the analysis SQL and its bound parameters, do not run")
-@click.option("--engine", "engine_name", type=click.Choice(["duckdb", "spark"]), default="duckdb",
-              show_default=True, help="query engine (spark needs pyspark and Java 17+)")
+@engine_option
 @output_options
 @notify_option
 @click.pass_obj

@@ -212,6 +212,14 @@ def test_cli_run_with_engine_spark(lake: Lake) -> None:
     assert on_spark.splitlines()[-1].endswith(" rows") and "acme-logs" in on_spark  # the terminal table
 
 
+def test_cli_sql_with_engine_spark(lake: Lake) -> None:
+    query = ("select operation, count(*) as requests, max(request_time) as last_request from access_log "
+             "where starts_with(key, 'reports/') group by operation order by requests desc, operation")
+    code, on_spark = invoke(lake, "sql", query, "--engine", "spark", "--format", "csv")
+    assert code == 0 and len(on_spark.splitlines()) > 2, on_spark
+    assert (code, on_spark) == invoke(lake, "sql", query, "--format", "csv")
+
+
 def test_cli_show_sql_for_spark(lake: Lake) -> None:
     code, out = invoke(lake, "run", "object-access", "--bucket", "b'; --", "--engine", "spark", "--show-sql")
     assert code == 0
