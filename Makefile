@@ -27,6 +27,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/analyses.py
+	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/s3.py
 	$(BIN)/python bench/report.py
 
