@@ -114,7 +114,7 @@ class When(click.ParamType):
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--format and --output, shared by every command that prints rows."""
     command = click.option("--output", "-o", "output", metavar="PATH",
-                           help="write to a file or s3:// URI instead of the terminal")(command)
+                           help="write to a file or s3:// URI instead of the terminal (- for standard output)")(command)
     return click.option("--format", "-f", "fmt", type=click.Choice(FORMATS),
                         help="table (default on a terminal), csv, json or parquet; "
                              "from --output's extension when not given")(command)
@@ -343,6 +343,7 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
     from s3logq.investigate import AwsOptions, Investigation, investigate
 
     since, until, bucket = filters.pop("since"), filters.pop("until"), filters.pop("bucket")
+    output = None if output == "-" else output  # standard output: each result printed
     job = Investigation(logs, analyses, since, until, bucket, filters, output, fmt, notify_targets,
                         AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path)
     outcome = investigate(lake, job)
@@ -405,6 +406,8 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
           total: int | None = None) -> str | None:
     """Print rows as a table, or write them in a format to a file or S3 (and return where)."""
     fmt = format_for(output, fmt)
+    if output == "-":  # standard output, as Unix tools read it
+        output = None
     if fmt == "table":
         if output:
             raise ValueError("--format table prints to the terminal; pick csv, json or parquet for --output")

@@ -65,6 +65,23 @@ def test_sql_writes_every_row_to_parquet_and_json_files(logs: Path, tmp_path: Pa
     assert json.loads((tmp_path / "rejects.json").read_text())[0]["log_line"] == 4
 
 
+def test_output_dash_is_standard_output(logs: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    invoke(lake, "ingest", str(logs))
+    code, as_dash, _ = invoke(lake, "run", "requests", "--output", "-")
+    assert code == 0 and as_dash.count("\n") == 4  # header + 3 rows, csv by default
+    assert (code, as_dash) == invoke(lake, "run", "requests", "--format", "csv")[:2]
+    assert invoke(lake, "sql", "select 1 as n", "-o", "-", "-f", "json")[1] == '[\n {\n  "n": 1\n }\n]\n'
+    assert not (tmp_path / "-").exists() and not Path("-").exists()
+
+
+def test_the_report_is_not_written_under_a_data_format_name(logs: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    invoke(lake, "ingest", str(logs))
+    code, _, err = invoke(lake, "report", "--output", str(tmp_path / "r.csv"))
+    assert code == 2 and "name it .html, not .csv" in err and not (tmp_path / "r.csv").exists()
+
+
 def test_table_output_shows_the_total(logs: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     invoke(lake, "ingest", str(logs))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePosixPath
 
 from s3logq.lake import Lake
-from s3logq.output import check_target, write_bytes
+from s3logq.output import WRITERS, check_target, write_bytes
 from s3logq.report.data import ReportData, build_report_data
 from s3logq.report.render import render_report
 
@@ -18,6 +19,9 @@ def write_report(lake: Lake, path: str, since: datetime | None = None, until: da
     """Build the report for [since, until) and the buckets, write it to a local path or s3:// URI (a path
     ending in / gets the file name s3logq-report.html); returns where it was written."""
     check_target(path)  # "s3://" must not become the bucket "s3logq-report.html", nor fail after the work
+    suffix = PurePosixPath(path).suffix.lower().lstrip(".")
+    if suffix in WRITERS:  # an HTML page under a data format's name would fool whatever opens it
+        raise ValueError(f"the report is an HTML page: name it .html, not .{suffix} ({path})")
     if path.endswith("/"):
         path += DEFAULT_NAME
     html = render_report(build_report_data(lake, since, until, buckets))
