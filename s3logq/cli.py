@@ -301,7 +301,7 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
         click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{sql}")
         click.echo(f"-- parameters: {bound}")
         return
-    format_for(output, fmt)
+    to_terminal = format_for(output, fmt) == "table"  # a bad --format/--output is said before any work
     _existing(lake)
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
@@ -309,7 +309,7 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
     notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
     title = f"{analysis.title} ({analysis.log_type} logs)"
     with notifier.on_failure():
-        if format_for(output, fmt) == "table":  # the terminal shows 50 rows: fetch those and a count, not all
+        if to_terminal:  # the terminal shows 50 rows: fetch those and a count, not all
             table, total = analysis.preview(get_engine(engine_name, lake), filters, TABLE_PREVIEW_ROWS, limit)
             location = _emit(table, fmt, output, title=title, total=total)
         else:
