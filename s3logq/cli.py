@@ -203,7 +203,8 @@ def _print_report(report: IngestReport) -> None:
     notes = [
         (report.files_already_ingested, "files already ingested (not read again)"),
         (report.files_out_of_range, "files outside --since/--until by their name (not opened)"),
-        (report.rows_outside_range, "rows outside --since/--until or --bucket (not stored)"),
+        (report.files_same_content, "files with the same content as one already ingested (not stored twice)"),
+        (report.rows_outside_range, "rows outside --since/--until/--bucket, stored too (files are stored whole)"),
         (report.duplicates_dropped, "duplicate CloudTrail events (same eventID, kept once)"),
         (report.rejected_lines, "lines rejected (see: s3logq sql \"select * from rejects\")"),
         (len(report.files_changed), "files changed since they were ingested (kept as first ingested)"),
@@ -214,6 +215,8 @@ def _print_report(report: IngestReport) -> None:
             click.echo(f"  {count:,} {what}")
     for uri, reason in report.failures:
         click.echo(f"error: {uri}: {reason}", err=True)
+    if report.files_partly_read:
+        click.echo(f"{report.files_partly_read} file(s) read in part: their rows up to the error are stored", err=True)
     if report.failures:
         click.echo(f"{len(report.failures)} file(s) could not be read; the rest was committed", err=True)
 

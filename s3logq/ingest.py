@@ -1,23 +1,38 @@
-"""Ingest: select -> read and parse (in parallel) -> write parts -> commit, each a function of its own."""
+"""Ingest: select -> read and parse (in parallel) -> write parts -> commit, each a function of its own.
+
+Every row of every file read is stored: --since/--until/--bucket only choose which files are opened, so a
+filtered ingest never makes a file count as read while rows of it are missing from the lake.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from s3logq.formats import ACCESS, CLOUDTRAIL, UnreadableFile, decompress, detect_type, name_date
 from s3logq.formats.access_log import Reject, parse_access_logs
 from s3logq.formats.cloudtrail import NotCloudTrail, parse_cloudtrail
 from s3logq.lake import IngestedSource, Lake
+from s3logq.reader import (
+    ContentClaims,
+    content_of,
+    content_of_path,
+    decompressed_blocks,
+    is_big_local,
+    line_slices,
+)
 from s3logq.sources import SourceFile
 from s3logq.sources.s3 import DEFAULT_WORKERS
 from s3logq.writer import PartWriter
@@ -37,13 +52,25 @@ CHUNK_FILES = 64
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """What to ingest: log type ('auto', 'access', 'cloudtrail'), time range [since, until), buckets."""
+    """Which files to open (log type 'auto', 'access', 'cloudtrail'; time range [since, until); buckets)."""
 
     log_type: str = "auto"
     since: datetime | None = None
     until: datetime | None = None
     buckets: tuple[str, ...] = ()
     workers: int = 4
+
+
+SAME_CONTENT = "same content as "
+PARTLY_READ = "read in part: "
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file to open; `previous_content` is set when its name is known but its size or version changed."""
+
+    source: SourceFile
+    previous_content: str | None = None
 
 
 @dataclass
@@ -55,14 +82,20 @@ class ParsedFile:
     skipped_reason: str | None = None
     error: str | None = None
     bytes_read: int = 0
+    content: str | None = None
+    duplicate_of: str | None = None  # another file holds the same bytes: this one adds nothing
+    unchanged: bool = False  # known by its name, touched since but the same bytes
+    changed: bool = False  # known by its name, other bytes now: the rows first ingested are kept
+    partly_stored: bool = False  # a big file whose slices up to a failure were stored
 
 
 @dataclass
 class ParsedChunk:
-    """A few files read together: each file's outcome, and their rows as (log type, table, rejects)."""
+    """Files or slices read together: each file's outcome, their rows as (log type, table, rejects), failures."""
 
     files: list[ParsedFile] = field(default_factory=list)
     tables: list[tuple[str, pa.Table, list[Reject]]] = field(default_factory=list)
+    failures: list[tuple[ParsedFile, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,14 +106,17 @@ class IngestReport:
     files_read: int = 0
     files_already_ingested: int = 0
     files_out_of_range: int = 0
+    files_same_content: int = 0
+    files_partly_read: int = 0
     files_changed: list[str] = field(default_factory=list)
     files_skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (digests, no Records)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (uri, one-line reason)
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows stored
-    rows_outside_range: int = 0
+    rows_outside_range: int = 0  # stored too: a file read is stored whole
     duplicates_dropped: int = 0
     rejected_lines: int = 0
     bytes_read: int = 0
+    orphans_removed: int = 0
     seconds: float = 0.0
 
     @property
@@ -89,8 +125,8 @@ class IngestReport:
 
 
 def select_sources(sources: Iterable[SourceFile], lake: Lake, options: IngestOptions,
-                   report: IngestReport) -> Iterator[SourceFile]:
-    """Sources not yet ingested whose name does not put them outside the time range."""
+                   report: IngestReport) -> Iterator[Candidate]:
+    """Files to open: not yet ingested under their name, and not outside the time range by their name."""
     known = lake.known_sources()
     first_day = options.since.astimezone(UTC).date() if options.since else None
     last_day = (options.until.astimezone(UTC) + LATE_DELIVERY_MARGIN).date() if options.until else None
@@ -98,11 +134,15 @@ def select_sources(sources: Iterable[SourceFile], lake: Lake, options: IngestOpt
         if not _may_hold_range(name_date(source.uri), first_day, last_day):
             report.files_out_of_range += 1
         elif source.uri not in known:
-            yield source
-        elif known[source.uri] == (source.size, source.version):
-            report.files_already_ingested += 1
+            yield Candidate(source)
         else:
-            report.files_changed.append(source.uri)  # stored rows came from the old content: keep them
+            size, version, content = known[source.uri]
+            if (size, version) == (source.size, source.version):
+                report.files_already_ingested += 1
+            elif content is None or source.uri.startswith("s3://"):  # a new ETag is new content
+                report.files_changed.append(source.uri)  # stored rows came from the old content: keep them
+            else:
+                yield Candidate(source, previous_content=content)
 
 
 def _may_hold_range(day: date | None, first_day: date | None, last_day: date | None) -> bool:
@@ -111,36 +151,69 @@ def _may_hold_range(day: date | None, first_day: date | None, last_day: date | N
     return not ((first_day and day < first_day) or (last_day and day > last_day))
 
 
-def read_source(source: SourceFile, log_type: str = "auto") -> tuple[ParsedFile, bytes]:
-    """Read, decompress and detect one file; a failure becomes the file's one-line `error`."""
+def read_candidate(candidate: Candidate, claims: ContentClaims, log_type: str = "auto") -> tuple[ParsedFile, bytes]:
+    """Read, identify, decompress and detect one file; a failure becomes the file's one-line `error`.
+
+    A file whose content another file already holds is not decompressed: it adds nothing.
+    """
+    source = candidate.source
     parsed = ParsedFile(source)
     data = b""
+    claimed = False
     try:
-        data = source.read()
-        parsed.bytes_read = len(data)
+        if source.uri.startswith("s3://"):  # the ETag tells the content before the object is fetched
+            parsed.content = content_of(source)
+        else:
+            data = source.read()
+            parsed.bytes_read = len(data)
+            parsed.content = content_of(source, data)
+        if candidate.previous_content is not None:
+            parsed.unchanged = parsed.content == candidate.previous_content
+            parsed.changed = not parsed.unchanged
+            return parsed, b""
+        parsed.duplicate_of = claims.claim(parsed.content, source.uri)
+        if parsed.duplicate_of:
+            return parsed, b""
+        claimed = True
+        if not data:
+            data = source.read()
+            parsed.bytes_read = len(data)
         data = decompress(data, source.uri)
-        parsed.log_type = detect_type(data, source.uri)
-        if log_type != "auto" and parsed.log_type != log_type:
-            raise UnreadableFile(f"is a {parsed.log_type} log, not {log_type} (--type {log_type})")
-    except UnreadableFile as error:
-        parsed.error = str(error)
-    except OSError as error:
-        parsed.error = f"cannot read: {error.strerror or error}"
+        _detect(parsed, data, log_type)
     except Exception as error:  # noqa: BLE001 - one bad file must never stop the others
-        parsed.error = f"{type(error).__name__}: {error}"
+        parsed.error = _failure(error)
+        if claimed and parsed.content:
+            claims.release(parsed.content, source.uri)
+        return parsed, b""
     return parsed, data
 
 
-def parse_chunk(sources: list[SourceFile], log_type: str = "auto") -> ParsedChunk:
+def _detect(parsed: ParsedFile, data: bytes, log_type: str) -> None:
+    parsed.log_type = detect_type(data, parsed.source.uri)
+    if log_type != "auto" and parsed.log_type != log_type:
+        raise UnreadableFile(f"is a {parsed.log_type} log, not {log_type} (--type {log_type})")
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, UnreadableFile | NotCloudTrail):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"cannot read: {error.strerror or error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def parse_chunk(candidates: list[Candidate], claims: ContentClaims, log_type: str = "auto") -> ParsedChunk:
     """Read and parse a few files; their access-log lines are tokenized together, in one pass."""
     chunk = ParsedChunk()
     access: list[tuple[bytes, str]] = []
-    for source in sources:
-        parsed, data = read_source(source, log_type)
+    for candidate in candidates:
+        parsed, data = read_candidate(candidate, claims, log_type)
         chunk.files.append(parsed)
-        if parsed.error is None and parsed.log_type == ACCESS:
-            access.append((data, source.uri))
-        elif parsed.error is None:
+        if not data:
+            continue
+        if parsed.log_type == ACCESS:
+            access.append((data, parsed.source.uri))
+        else:
             _parse_cloudtrail_file(parsed, data, chunk)
     if access:
         try:
@@ -155,26 +228,45 @@ def parse_chunk(sources: list[SourceFile], log_type: str = "auto") -> ParsedChun
 def _parse_cloudtrail_file(parsed: ParsedFile, data: bytes, chunk: ParsedChunk) -> None:
     try:
         result = parse_cloudtrail(data, parsed.source.uri)
-    except NotCloudTrail as error:
-        parsed.error = str(error)
     except Exception as error:  # noqa: BLE001
-        parsed.error = f"{type(error).__name__}: {error}"
+        parsed.error = _failure(error)
     else:
         parsed.skipped_reason = result.skipped_reason
         chunk.tables.append((CLOUDTRAIL, result.table, result.rejects))
 
 
+def parse_slice(parsed: ParsedFile, text: bytes, first_line: int) -> ParsedChunk:
+    """Parse a slice of a big access-log file; rows and rejects keep the file's own line numbers."""
+    try:
+        table, rejects = parse_access_logs([(text, parsed.source.uri)])
+    except Exception as error:  # noqa: BLE001 - the rest of the file is still read
+        return ParsedChunk(failures=[(parsed, f"lines from {first_line}: {type(error).__name__}: {error}")])
+    if first_line > 1:
+        offset = first_line - 1
+        index = table.schema.get_field_index("log_line")
+        lines = table.column(index)
+        table = table.set_column(index, table.field(index), pc.add(lines, pa.scalar(offset, lines.type)))
+        rejects = [replace(reject, log_line=reject.log_line + offset) for reject in rejects]
+    return ParsedChunk(tables=[(ACCESS, table, rejects)])
+
+
 def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = IngestOptions(),
-           on_file: Callable[[ParsedFile], None] | None = None) -> IngestReport:
+           on_file: Callable[[ParsedFile], None] | None = None,
+           on_wait: Callable[[str], None] | None = None) -> IngestReport:
     """Ingest new source files into the lake in one atomic commit, and say what happened."""
     started, clock = datetime.now(UTC), time.perf_counter()
     report = IngestReport(ingest_id=lake.new_ingest_id())
-    with _exclusive(lake):
-        lake.remove_orphans()
+    with _exclusive(lake, on_wait):
+        lake.check_before_ingest()
+        report.orphans_removed = lake.remove_orphans(report.ingest_id)
+        lake.begin_ingest(report.ingest_id, started)
+        claims = ContentClaims(lake.known_contents())
         writer = PartWriter(lake, report.ingest_id, options.since, options.until, options.buckets)
         read: list[ParsedFile] = []
         rejected: Counter[str] = Counter()
-        for chunk in _parse_all(select_sources(sources, lake, options, report), options):
+        for chunk in _parse_all(select_sources(sources, lake, options, report), options, claims):
+            for parsed, error in chunk.failures:
+                parsed.error = parsed.error or error
             for log_type, table, rejects in chunk.tables:
                 writer.add(log_type, table, rejects)
                 rejected.update(r.log_file for r in rejects)
@@ -183,8 +275,8 @@ def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = I
                 if on_file:
                     on_file(parsed)
         parts = writer.finish()
-        ingested = [IngestedSource(p.source.uri, p.source.size, p.source.version, p.log_type or ACCESS,
-                                   writer.rows_by_file[p.source.uri], rejected[p.source.uri], p.skipped_reason)
+        log_types = _log_types(lake, read)
+        ingested = [_ingested(p, log_types, writer.rows_by_file[p.source.uri], rejected[p.source.uri])
                     for p in read]
         lake.commit(report.ingest_id, started, parts, ingested, len(report.failures))
     report.rejected_lines = sum(rejected.values())
@@ -196,50 +288,148 @@ def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = I
 
 
 def _take(parsed: ParsedFile, read: list[ParsedFile], report: IngestReport) -> None:
-    """Count one file's outcome; files that were read are recorded in the manifest at commit."""
+    """Count one file's outcome; files whose rows are stored (or that add nothing) are recorded at commit."""
     report.bytes_read += parsed.bytes_read
-    if parsed.error is not None:
+    if parsed.unchanged:
+        report.files_already_ingested += 1
+    elif parsed.changed:
+        report.files_changed.append(parsed.source.uri)
+    elif parsed.duplicate_of:
+        report.files_same_content += 1
+        read.append(parsed)
+    elif parsed.error is not None:
         report.failures.append((parsed.source.uri, parsed.error))
-        return
-    report.files_read += 1
-    if parsed.skipped_reason:
-        report.files_skipped[parsed.skipped_reason] = report.files_skipped.get(parsed.skipped_reason, 0) + 1
-    read.append(parsed)
+        if parsed.partly_stored:  # its rows up to the failure are stored: reading it again would double them
+            report.files_partly_read += 1
+            read.append(parsed)
+    else:
+        report.files_read += 1
+        if parsed.skipped_reason:
+            report.files_skipped[parsed.skipped_reason] = report.files_skipped.get(parsed.skipped_reason, 0) + 1
+        read.append(parsed)
 
 
-def _parse_all(sources: Iterable[SourceFile], options: IngestOptions) -> Iterator[ParsedChunk]:
-    """parse_chunk over the sources on a thread pool, in order, with a bounded number in flight."""
+def _log_types(lake: Lake, read: list[ParsedFile]) -> dict[str, str]:
+    """The log type of every file read, and of the files that duplicates repeat (maybe ingested earlier)."""
+    types = {p.source.uri: p.log_type for p in read if p.log_type}
+    owners = sorted({p.duplicate_of for p in read if p.duplicate_of and p.duplicate_of not in types})
+    types.update(lake.log_types(owners))
+    return types
+
+
+def _ingested(parsed: ParsedFile, log_types: dict[str, str], rows: int, rejected: int) -> IngestedSource:
+    reason = parsed.skipped_reason
+    if parsed.duplicate_of:
+        reason = SAME_CONTENT + parsed.duplicate_of
+    elif parsed.partly_stored and parsed.error is not None:
+        reason = PARTLY_READ + (parsed.error or "")
+    log_type = parsed.log_type or log_types.get(parsed.duplicate_of or "", ACCESS)
+    source = parsed.source
+    return IngestedSource(source.uri, source.size, source.version, log_type, rows, rejected, reason, parsed.content)
+
+
+def _parse_all(candidates: Iterable[Candidate], options: IngestOptions,
+               claims: ContentClaims) -> Iterator[ParsedChunk]:
+    """The reading work over the candidates on a thread pool, in order, with a bounded number in flight."""
     window = max(2, options.workers * 3)
     with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        pending: list[Future[ParsedChunk]] = []
-        for chunk in _chunks(sources):
-            pending.append(pool.submit(parse_chunk, chunk, options.log_type))
+        pending: deque[Future[ParsedChunk]] = deque()
+        for work in _work(candidates, options, claims):
+            pending.append(pool.submit(work))
             if len(pending) >= window:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
-def _chunks(sources: Iterable[SourceFile]) -> Iterator[list[SourceFile]]:
-    """Consecutive sources grouped up to CHUNK_BYTES (stored size) or CHUNK_FILES files."""
-    chunk: list[SourceFile] = []
+def _work(candidates: Iterable[Candidate], options: IngestOptions,
+          claims: ContentClaims) -> Iterator[Callable[[], ParsedChunk]]:
+    """Small files grouped up to CHUNK_BYTES (stored size) or CHUNK_FILES; big local files as slices."""
+    chunk: list[Candidate] = []
     size = 0
-    for source in sources:
-        chunk.append(source)
-        size += source.size
+    for candidate in candidates:
+        if is_big_local(candidate.source):
+            yield from _big_file_work(candidate, options, claims)
+            continue
+        chunk.append(candidate)
+        size += candidate.source.size
         if size >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
-            yield chunk
+            yield partial(parse_chunk, chunk, claims, options.log_type)
             chunk, size = [], 0
     if chunk:
-        yield chunk
+        yield partial(parse_chunk, chunk, claims, options.log_type)
+
+
+def _big_file_work(candidate: Candidate, options: IngestOptions,
+                   claims: ContentClaims) -> Iterator[Callable[[], ParsedChunk]]:
+    """A big local file, decompressed as it streams and cut at line ends into slices for the pool.
+
+    The file's outcome comes after its last slice, so it is counted once, when all of its rows are in.
+    """
+    source = candidate.source
+    assert source.path is not None
+    parsed = ParsedFile(source, bytes_read=source.size)
+    done = partial(ParsedChunk, [parsed])
+    try:
+        parsed.content = content_of_path(source.path)
+    except OSError as error:
+        parsed.error = _failure(error)
+        yield done
+        return
+    if candidate.previous_content is not None:
+        parsed.unchanged = parsed.content == candidate.previous_content
+        parsed.changed = not parsed.unchanged
+        yield done
+        return
+    parsed.duplicate_of = claims.claim(parsed.content, source.uri)
+    if parsed.duplicate_of:
+        yield done
+        return
+    slices = line_slices(decompressed_blocks(source.path))
+    try:
+        text, first_line = next(slices, (b"", 1))
+        _detect(parsed, text, options.log_type)
+    except Exception as error:  # noqa: BLE001
+        parsed.error = _failure(error)
+        claims.release(parsed.content, source.uri)
+        yield done
+        return
+    if parsed.log_type != ACCESS:  # a CloudTrail file is one JSON document: read whole
+        del text
+        yield partial(parse_chunk, [candidate], claims, options.log_type)  # its own claim: not a duplicate
+        return
+    yield partial(parse_slice, parsed, text, first_line)
+    parsed.partly_stored = True
+    while True:
+        try:
+            text, first_line = next(slices)
+        except StopIteration:
+            break
+        except Exception as error:  # noqa: BLE001 - e.g. gzip data that breaks off: what came before is kept
+            parsed.error = f"after line {first_line - 1}: {_failure(error)}"
+            break
+        yield partial(parse_slice, parsed, text, first_line)
+    yield done
 
 
 @contextmanager
-def _exclusive(lake: Lake) -> Iterator[None]:
-    """Hold the lake's lock for the whole ingest, so two ingests never write at once."""
+def _exclusive(lake: Lake, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the lake's lock for the whole ingest, so two ingests never write at once; say who holds it."""
     lake.create()
-    with open(lake.root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+    with open(lake.root / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            if on_wait:
+                on_wait(f"waiting for the lake's lock, held by {holder}")
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"s3logq ingest, pid {os.getpid()} on {socket.gethostname()}, since "
+                     f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
         yield
 
 

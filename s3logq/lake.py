@@ -1,8 +1,10 @@
 """The lake: Parquet parts partitioned by log type and day, and a SQLite manifest that is the truth.
 
 A part becomes visible only when the manifest lists it, and one ingest's parts and source files are
-listed in one SQLite transaction. A killed ingest therefore leaves orphan files that nobody reads;
-the next ingest deletes them.
+listed in one SQLite transaction. Each ingest is recorded as running before it writes a part, and its
+parts carry its ID in their names: the leftovers of a killed ingest are provably its own, and only they
+are deleted. A lake has an identity, kept both in its manifest and in its folder, so a manifest copied
+from another lake is refused instead of taken for the truth about this folder.
 """
 
 from __future__ import annotations
@@ -19,15 +21,21 @@ from pathlib import Path
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
     uri TEXT PRIMARY KEY, size INTEGER, version TEXT, log_type TEXT, ingest_id TEXT,
-    rows INTEGER, rejected INTEGER, skipped_reason TEXT);
+    rows INTEGER, rejected INTEGER, skipped_reason TEXT, content TEXT);
 CREATE TABLE IF NOT EXISTS parts (
     path TEXT PRIMARY KEY, table_name TEXT, day TEXT, rows INTEGER,
     min_time TEXT, max_time TEXT, bytes INTEGER, ingest_id TEXT);
 CREATE TABLE IF NOT EXISTS ingests (
     ingest_id TEXT PRIMARY KEY, started TEXT, finished TEXT, files INTEGER, rows INTEGER,
-    rejected INTEGER, failed INTEGER);
+    rejected INTEGER, failed INTEGER, state TEXT);
+CREATE TABLE IF NOT EXISTS part_sources (path TEXT, uri TEXT, PRIMARY KEY (path, uri));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE INDEX IF NOT EXISTS parts_by_table_day ON parts (table_name, day);
 """
+# Columns added after the first release, added to older manifests when they are opened.
+_ADDED_COLUMNS = {"sources": [("content", "TEXT")], "ingests": [("state", "TEXT")]}
+LAKE_ID_FILE = "s3logq-lake-id"
+RUNNING, COMMITTED, ABANDONED = "running", "committed", "abandoned"
 
 TABLES = ("access_log", "cloudtrail", "rejects")
 _MANIFEST_TABLES = frozenset({"sources", "parts", "ingests"})
@@ -48,6 +56,7 @@ class Part:
     min_time: str | None
     max_time: str | None
     bytes: int
+    sources: tuple[str, ...] = ()  # the source files whose rows it holds (known when it is written)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class IngestedSource:
     rows: int
     rejected: int
     skipped_reason: str | None = None
+    content: str | None = None  # what the bytes are: "xxh3:<hash>" (local) or "etag:<ETag>" (S3)
 
 
 class Lake:
@@ -95,6 +105,8 @@ class Lake:
         try:
             self._check_tables(connection)
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
+            self._check_identity(connection)
         except sqlite3.DatabaseError as error:
             connection.close()
             raise self._damaged(error) from None
@@ -123,6 +135,25 @@ class Lake:
         if missing and (found or self._has_part_files()):
             raise self._damaged(f"no {', '.join(sorted(missing))} table, yet the lake holds data")
 
+    def _check_identity(self, connection: sqlite3.Connection) -> None:
+        """The manifest and the folder must name the same lake; a new or older lake is given an identity."""
+        row = connection.execute("SELECT value FROM meta WHERE key = 'lake_id'").fetchone()
+        id_file = self.root / LAKE_ID_FILE
+        try:
+            folder_id = id_file.read_text().strip() if id_file.exists() else None
+        except OSError as error:
+            raise LakeError(f"cannot read {id_file}: {error.strerror or error}") from None
+        if row is None and folder_id is None:  # a new lake, or one made before lakes had an identity
+            lake_id = uuid.uuid4().hex
+            with connection:
+                connection.execute("INSERT INTO meta VALUES ('lake_id', ?)", (lake_id,))
+            id_file.write_text(lake_id + "\n")
+        elif row is None or folder_id is None or row[0] != folder_id:
+            found = "no identity" if row is None else f"lake {row[0]}"
+            expected = f"lake {folder_id}" if folder_id else f"none ({id_file.name} is missing)"
+            raise LakeError(f"the manifest {self.manifest_path} belongs to {found}, but this folder is {expected}: "
+                            "it was copied from another lake or replaced; nothing was changed")
+
     def _has_part_files(self) -> bool:
         return any(next((self.root / table_name).rglob("*.parquet"), None) for table_name in TABLES)
 
@@ -138,13 +169,50 @@ class Lake:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{ingest_id}-{sequence:04d}.parquet"
 
-    def known_sources(self) -> dict[str, tuple[int, str]]:
-        """uri -> (size, version) of every source file already ingested."""
+    def known_sources(self) -> dict[str, tuple[int, str, str | None]]:
+        """uri -> (size, version, content) of every source file already ingested."""
         if not self._has_manifest():
             return {}
         with self._opened() as connection:
-            return {uri: (size, version) for uri, size, version in
-                    connection.execute("SELECT uri, size, version FROM sources")}
+            return {uri: (size, version, content) for uri, size, version, content in
+                    connection.execute("SELECT uri, size, version, content FROM sources")}
+
+    def known_contents(self) -> dict[str, str]:
+        """content -> uri of the file first ingested with it (files read under another name are not listed)."""
+        if not self._has_manifest():
+            return {}
+        with self._opened() as connection:
+            return {content: uri for content, uri in connection.execute(
+                "SELECT content, uri FROM sources WHERE content IS NOT NULL "
+                "AND coalesce(skipped_reason, '') NOT LIKE 'same content as %' ORDER BY uri DESC")}
+
+    def log_types(self, uris: list[str]) -> dict[str, str]:
+        """uri -> log type of files already ingested."""
+        if not uris or not self._has_manifest():
+            return {}
+        with self._opened() as connection:
+            return {uri: log_type for uri in uris
+                    for (log_type,) in connection.execute("SELECT log_type FROM sources WHERE uri = ?", (uri,))}
+
+    def begin_ingest(self, ingest_id: str, started: datetime) -> None:
+        """Record an ingest as running before it writes a part, so that its leftovers are known to be its own."""
+        with self._opened() as connection, connection:
+            connection.execute("INSERT INTO ingests (ingest_id, started, state) VALUES (?, ?, ?)",
+                               (ingest_id, iso_utc(started), RUNNING))
+
+    def check_before_ingest(self) -> None:
+        """Refuse to write into a lake whose manifest fails SQLite's check or lists parts that are not there."""
+        if not self._has_manifest():
+            return
+        with self._opened() as connection:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise self._damaged(f"integrity check: {verdict}")
+            listed = [path for (path,) in connection.execute("SELECT path FROM parts")]
+        missing = [path for path in listed if not (self.root / path).is_file()]
+        if missing:
+            raise LakeError(f"{len(missing)} part(s) the manifest lists are missing (first: {missing[0]}); nothing "
+                            f"was changed: see `s3logq --lake {self.root} lake check`, mend with `lake repair`")
 
     def parts(self, table_name: str, since: datetime | None = None, until: datetime | None = None) -> list[Part]:
         """Parts of a table that can hold rows in [since, until)."""
@@ -172,30 +240,45 @@ class Lake:
         with self._opened() as connection, connection:  # one transaction: committed on success, rolled back on error
             connection.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    [(*_part_row(p), ingest_id) for p in parts])
+            connection.executemany("INSERT OR IGNORE INTO part_sources VALUES (?, ?)",
+                                   [(p.path, uri) for p in parts for uri in p.sources])
             connection.executemany(
-                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(s.uri, s.size, s.version, s.log_type, ingest_id, s.rows, s.rejected, s.skipped_reason)
+                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(s.uri, s.size, s.version, s.log_type, ingest_id, s.rows, s.rejected, s.skipped_reason, s.content)
                  for s in sources])
             connection.execute(
-                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ingest_id, iso_utc(started), iso_utc(datetime.now(UTC)), len(sources),
-                 sum(s.rows for s in sources), sum(s.rejected for s in sources), failed))
+                 sum(s.rows for s in sources), sum(s.rejected for s in sources), failed, COMMITTED))
 
-    def remove_orphans(self) -> int:
-        """Delete Parquet files no manifest entry lists (left by an interrupted ingest)."""
-        listed = {str(self.root / part) for (part,) in self._all_part_paths()}
+    def remove_orphans(self, current_ingest: str | None = None) -> int:
+        """Delete the parts of killed ingests (recorded as running, never committed) that no manifest entry lists.
+
+        Only files named for such an ingest are touched: a file this lake cannot prove its own is left alone.
+        Call it only while holding the lake's lock, so that no other ingest is running.
+        """
+        with self._opened() as connection:
+            killed = [ingest_id for (ingest_id,) in connection.execute(
+                "SELECT ingest_id FROM ingests WHERE state = ? AND ingest_id != ?", (RUNNING, current_ingest or ""))]
+            listed = {path for (path,) in connection.execute("SELECT path FROM parts")}
         removed = 0
-        for table_name in TABLES:
-            for path in (self.root / table_name).rglob("*.parquet"):
-                if str(path) not in listed:
-                    path.unlink(missing_ok=True)
-                    removed += 1
+        for ingest_id in killed:
+            for table_name in TABLES:
+                for path in (self.root / table_name).rglob(f"{ingest_id}-*.parquet"):
+                    if str(path.relative_to(self.root)) not in listed:
+                        path.unlink(missing_ok=True)
+                        removed += 1
+            with self._opened() as connection, connection:
+                connection.execute("UPDATE ingests SET state = ? WHERE ingest_id = ?", (ABANDONED, ingest_id))
         return removed
 
-    def _all_part_paths(self) -> list[tuple[str]]:
-        # creates the manifest of a new lake: once an ingest writes parts, a manifest without tables is damaged
+    def unlisted_files(self) -> list[str]:
+        """Parquet files under the table folders that the manifest does not list (not ours to delete)."""
         with self._opened() as connection:
-            return list(connection.execute("SELECT path FROM parts"))
+            listed = {path for (path,) in connection.execute("SELECT path FROM parts")}
+        return sorted(str(path.relative_to(self.root)) for table_name in TABLES
+                      for path in (self.root / table_name).rglob("*.parquet")
+                      if str(path.relative_to(self.root)) not in listed)
 
     def query(self, sql: str, params: Iterable[object] = ()) -> list[tuple]:
         """Rows of a query on the manifest (an empty list when there is no lake yet)."""
@@ -214,6 +297,15 @@ class Lake:
             raise self._damaged(error) from None
         finally:
             connection.close()
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table_name, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table_name})")}
+        for name, sql_type in columns:
+            if name not in present:
+                with connection:
+                    connection.execute(f"ALTER TABLE {table_name} ADD COLUMN {name} {sql_type}")
 
 
 def _part_row(part: Part) -> tuple:

@@ -83,7 +83,11 @@ def _rows_per_file(log_files: pa.ChunkedArray) -> Counter[str]:
 
 
 class PartWriter:
-    """Collects typed tables, keeps the rows in [since, until) of the wanted buckets, writes parts."""
+    """Collects typed tables and writes every row as parts (by table and day), each CloudTrail event once.
+
+    `since`, `until` and `buckets` only count the rows outside them (for the summary): a file read is stored
+    whole, so that a filtered ingest never leaves a file half in the lake.
+    """
 
     def __init__(self, lake: Lake, ingest_id: str, since: datetime | None, until: datetime | None,
                  buckets: tuple[str, ...]) -> None:
@@ -143,21 +147,21 @@ class PartWriter:
     def _write(self, table_name: str, batch: pa.Table) -> None:
         """Filter and deduplicate one batch of typed rows, then write it as one part per day."""
         time_column = TIME_COLUMN[table_name]
-        keep = self._keep_mask(table_name, batch)
-        kept = batch if pc.all(keep).as_py() else batch.filter(keep)  # a filter copies every column
-        in_range = kept.num_rows
-        if table_name == "cloudtrail":
-            kept = self._without_duplicate_events(kept)
+        outside = self._rows_outside(table_name, batch)
+        kept = self._without_duplicate_events(batch) if table_name == "cloudtrail" else batch
         rows_by_file = _rows_per_file(kept.column("log_file"))
         with self.lock:
-            self.rows_outside_range += batch.num_rows - in_range
-            self.duplicates_dropped += in_range - kept.num_rows
+            self.rows_outside_range += outside
+            self.duplicates_dropped += batch.num_rows - kept.num_rows
             self.rows_by_table[table_name] += kept.num_rows
             self.rows_by_file.update(rows_by_file)
         for day, rows in _split_by_day(kept, _day_numbers(kept.column(time_column))):
             self._write_day(table_name, (EPOCH + timedelta(days=day)).isoformat(), rows)
 
-    def _keep_mask(self, table_name: str, batch: pa.Table) -> pa.Array:
+    def _rows_outside(self, table_name: str, batch: pa.Table) -> int:
+        """Rows outside [since, until) or the wanted buckets (stored all the same)."""
+        if self.since is None and self.until is None and not self.buckets:
+            return 0
         moment = batch.column(TIME_COLUMN[table_name])
         keep = pc.is_valid(moment)
         if self.since is not None:
@@ -171,7 +175,7 @@ class PartWriter:
                 account_level = pc.and_(pc.is_null(bucket), pc.equal(batch.column("eventsource"), "s3.amazonaws.com"))
                 wanted = pc.or_(wanted, account_level)
             keep = pc.and_(keep, wanted)
-        return pc.fill_null(keep, False)
+        return batch.num_rows - (pc.sum(pc.fill_null(keep, False).cast(pa.int64())).as_py() or 0)
 
     def _write_day(self, table_name: str, day: str, rows: pa.Table) -> None:
         path = self.lake.part_path(table_name, day, self.ingest_id, next(self.part_numbers))
@@ -185,7 +189,8 @@ class PartWriter:
                        **options)
         first, last = pc.min_max(rows.column(TIME_COLUMN[table_name])).values()
         part = Part(str(path.relative_to(self.lake.root)), table_name, day, rows.num_rows,
-                    iso_utc(first.as_py()), iso_utc(last.as_py()), path.stat().st_size)
+                    iso_utc(first.as_py()), iso_utc(last.as_py()), path.stat().st_size,
+                    tuple(_rows_per_file(rows.column("log_file"))))
         with self.lock:
             self.parts.append(part)
 
@@ -219,4 +224,4 @@ class PartWriter:
         path = self.lake.part_path("rejects", None, self.ingest_id, next(self.part_numbers))
         pq.write_table(table, path, compression="zstd")
         self.parts.append(Part(str(path.relative_to(self.lake.root)), "rejects", None, table.num_rows,
-                               None, None, path.stat().st_size))
+                               None, None, path.stat().st_size, tuple(sorted(set(table.column("log_file").to_pylist())))))

@@ -118,14 +118,20 @@ def test_an_event_delivered_again_in_a_later_ingest_is_not_doubled(logs: Path, t
     assert count(lake, "select eventid, count(*) from cloudtrail group by 1 order by 1") == [("e-1", 1), ("e-2", 1)]
 
 
-def test_since_until_and_bucket_keep_only_the_range(logs: Path, tmp_path: Path) -> None:
+def test_since_until_and_bucket_choose_files_and_every_row_of_a_file_opened_is_stored(logs: Path,
+                                                                                     tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     options = IngestOptions(since=datetime(2024, 3, 1, 10, tzinfo=UTC), until=datetime(2024, 3, 2, tzinfo=UTC),
                             buckets=("acme",))
     report = ingest(lake, list_sources([str(logs / "access")]), options)
-    assert report.files_out_of_range == 1  # 2024-02-20 file: never opened
-    assert report.rows == {"access_log": 2} and report.rows_outside_range == 3
-    assert count(lake, "select key from access_log order by request_time") == [("b.txt",), ("d.txt",)]
+    assert report.files_out_of_range == 1  # 2024-02-20 file: never opened, so not recorded as read
+    # a.txt (09:59:59), c.txt (bucket other) and e.txt (03-02 00:00:00) are outside the filters, stored all the same
+    assert report.rows == {"access_log": 5} and report.rows_outside_range == 3
+    assert count(lake, "select key from access_log order by request_time") == [
+        ("a.txt",), ("b.txt",), ("c.txt",), ("d.txt",), ("e.txt",)]
+    later = ingest(lake, list_sources([str(logs / "access")]))
+    assert (later.files_read, later.files_already_ingested, later.rows) == (1, 2, {"access_log": 1})
+    assert count(lake, "select count(*) from access_log") == [(6,)]
 
 
 def test_unreadable_files_are_reported_by_name_and_the_rest_commits(logs: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 
@@ -20,6 +21,7 @@ class SourceFile:
     size: int
     version: str  # local: mtime in ns; S3: the ETag
     read: Callable[[], bytes]
+    path: Path | None = None  # a local file's path, to read a big one in slices
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def _source(path: Path) -> SourceFile:
         stat = path.stat()
     except OSError as error:  # a broken link in a folder, or a file gone since it was listed: that file fails
         return SourceFile(_uri(Path(os.path.abspath(path))), 0, "", partial(_raise, error))
-    return SourceFile(_uri(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(path.read_bytes))
+    return SourceFile(_uri(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(path.read_bytes), path)
 
 
 def _uri(path: Path) -> str:
