@@ -181,8 +181,11 @@ def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: d
 def _ingest_with_progress(lake: Lake, files: list[SourceFile], options: IngestOptions) -> IngestReport:
     from s3logq.ingest import ParsedFile, ingest
 
+    def waiting(message: str) -> None:
+        click.echo(message, err=True)
+
     if not sys.stderr.isatty():
-        return ingest(lake, files, options)
+        return ingest(lake, files, options, on_wait=waiting)
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -193,7 +196,7 @@ def _ingest_with_progress(lake: Lake, files: list[SourceFile], options: IngestOp
         def advance(parsed: ParsedFile) -> None:
             progress.advance(task, parsed.source.size)
 
-        return ingest(lake, files, options, on_file=advance)
+        return ingest(lake, files, options, on_file=advance, on_wait=waiting)
 
 
 def _print_report(report: IngestReport) -> None:
