@@ -50,7 +50,7 @@ def test_record_becomes_a_typed_row_with_derived_columns() -> None:
     assert row["responseelements"] is None
     assert orjson.loads(row["additionaleventdata"]) == {"SignatureVersion": "SigV4", "AuthenticationMethod": "AuthHeader"}
     assert row["resources"] == [{"arn": "arn:aws:s3:::acme-prod-data", "accountid": "111122223333",
-                                 "type": "AWS::S3::Bucket"}]
+                                 "type": "AWS::S3::Bucket", "arnprefix": None}]
     assert (row["readonly"], row["managementevent"], row["eventcategory"]) == (False, True, "Management")
     assert row["tlsdetails"]["tlsversion"] == "TLSv1.3"
     assert (row["eventid"], row["requestid"], row["log_file"]) == (SUSPEND_VERSIONING["eventID"], "REQ123",

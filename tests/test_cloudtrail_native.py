@@ -109,6 +109,7 @@ ODD_BUT_NATIVE = {
     "bucketName null, key missing": records(changed(requestParameters={"bucketName": None})),
     "CloudTrail's ARN is upper-case only in resources": records(changed(resources=[{"arn": "lower"}])),
     "flags": records(changed(readOnly=False, managementEvent=True), changed(readOnly=None)),
+    "a byte order mark (not data)": b"\xef\xbb\xbf" + records(GET_OBJECT),
 }
 
 LEFT_TO_PYTHON = {
@@ -146,7 +147,6 @@ LEFT_TO_PYTHON = {
     "a list": b"[1,2,3]",
     "trailing garbage": b'{"Records":[]} x',
     "invalid UTF-8": b'{"Records":[{"userAgent":"\xff\xfe"}]}',
-    "a byte order mark": b'\xef\xbb\xbf{"Records":[]}',
     "a lone surrogate": b'{"Records":[{"userAgent":"\\ud800"}]}',
     "a raw control character": b'{"Records":[{"userAgent":"a\x01b"}]}',
     "a truncated file": records(GET_OBJECT)[:-10],

@@ -25,8 +25,9 @@
 #define MAX_INT_DIGITS 18     /* always within orjson's 64-bit integers */
 #define MAX_DECIMAL_DIGITS 15 /* always read back as the same shortest decimal */
 
-typedef enum { TEXT, JSON, FLAG, STRUCT, LIST } Kind; /* JSON: the value's compact JSON text */
-static const char *const KIND_NAMES[] = {"text", "json", "flag", "struct", "list"};
+/* JSON: the value's compact JSON text; MAP: an object of text values, as keys and values (its two fields) */
+typedef enum { TEXT, JSON, FLAG, STRUCT, LIST, MAP } Kind;
+static const char *const KIND_NAMES[] = {"text", "json", "flag", "struct", "list", "map"};
 
 typedef struct {
     char *data;
@@ -37,11 +38,12 @@ typedef struct Column {
     Kind kind;
     const char *key; /* CloudTrail's name (UTF-8 owned by the layout) */
     Py_ssize_t key_length;
-    struct Column *fields; /* STRUCT: its fields; LIST: its item (a STRUCT); JSON: keys of the object copied as text */
+    struct Column *fields; /* STRUCT: its fields; LIST: its item (a STRUCT); MAP: keys and values; JSON: keys
+                              of the object copied as text */
     int n_fields;
     int next_field;    /* where the next key is looked for first: records list their keys in the same order */
     Py_ssize_t length; /* entries so far */
-    Buffer validity, offsets, data; /* offsets: TEXT, JSON, LIST; data: UTF-8 of TEXT and JSON, bits of FLAG */
+    Buffer validity, offsets, data; /* offsets: TEXT, JSON, LIST, MAP; data: UTF-8 of TEXT and JSON, FLAG's bits */
 } Column;
 
 typedef struct {
@@ -83,8 +85,8 @@ static int finish(Column *c, int valid) {
     Py_ssize_t i = c->length;
     if (i % 8 == 0 && (put_byte(&c->validity, 0) < 0 || (c->kind == FLAG && put_byte(&c->data, 0) < 0))) return -1;
     if (valid) c->validity.data[i / 8] |= (char)(1 << (i % 8));
-    if (c->kind == TEXT || c->kind == JSON || c->kind == LIST) {
-        Py_ssize_t end = c->kind == LIST ? c->fields[0].length : c->data.size;
+    if (c->kind != FLAG && c->kind != STRUCT) {
+        Py_ssize_t end = c->kind == LIST || c->kind == MAP ? c->fields[0].length : c->data.size;
         int32_t offset = (int32_t)end;
         if (end > INT32_MAX || put(&c->offsets, &offset, 4) < 0) return -1;
     }
@@ -93,7 +95,7 @@ static int finish(Column *c, int valid) {
 }
 
 static int append_null(Column *c) {
-    if (c->kind != LIST) /* a null list has no items; a null struct has null fields */
+    if (c->kind == STRUCT || c->kind == JSON) /* a null list or map has no items; a null struct null fields */
         for (int i = 0; i < c->n_fields; i++)
             if (append_null(&c->fields[i]) < 0) return -1;
     return finish(c, 0);
@@ -363,14 +365,32 @@ static int scan_value(Scan *s, Buffer *out, int depth) {
 /* --- values into columns -------------------------------------------------------------------------- */
 
 static int read_value(Scan *s, Column *c, int depth);
+static int read_list(Scan *s, Column *c, int depth, Buffer *patch);
 
 static int read_string(Span span, int plain, Column *c) {
     return decode_string(span, plain, &c->data) < 0 ? -1 : finish(c, 1);
 }
 
-/* An object into a STRUCT column (and the record itself into the root column). */
-static int read_struct(Scan *s, Column *c, int depth) {
+static int is_key_among(Span key, const Span *keys, int n) {
+    for (int i = 0; i < n; i++)
+        if (keys[i].length == key.length && !memcmp(keys[i].start, key.start, (size_t)key.length)) return 1;
+    return 0;
+}
+
+/* `"key":` in a patch, after a comma unless it is the object's first member. */
+static int put_member_key(Buffer *patch, Span key, int members) {
+    return (members && put_byte(patch, ',') < 0) || put(patch, key.start, key.length) < 0 || put_byte(patch, ':') < 0
+               ? -1 : 0;
+}
+
+/* An object into a STRUCT column (and the record itself into the root column). What the columns do not hold
+ * (a key the layout does not name, a key given as null) is written to `patch` as members of a JSON object,
+ * in the record's order, as the Python parser writes `unmapped`; a struct field's own leftovers as a nested
+ * object. Returns the number of members written, or -1. Without a patch (a list's items), such keys decline. */
+static int read_struct(Scan *s, Column *c, int depth, Buffer *patch) {
     Py_ssize_t entry = c->length;
+    Span unknown[MAX_KEYS];
+    int n_unknown = 0, members = 0, truth;
     s->p++;
     skip_space(s);
     for (int first = 1; *s->p != '}'; first = 0) {
@@ -381,20 +401,75 @@ static int read_struct(Scan *s, Column *c, int depth) {
         if (scan_key(s, &key, &canonical, 1) < 0) return -1;
         Column *field = find_field(c, key);
         if (field && field->length > entry) return -1; /* a key given twice: Python keeps the last */
-        if ((field ? read_value(s, field, depth + 1) : scan_value(s, NULL, depth + 1)) < 0) return -1;
+        if (!field || *s->p == 'n') {
+            if (!patch) return -1;
+            if (!field) { /* kept as its compact JSON text; Python would keep only the last of a key given twice */
+                if (n_unknown == MAX_KEYS || is_key_among(key, unknown, n_unknown)) return -1;
+                unknown[n_unknown++] = key;
+            }
+            if (put_member_key(patch, key, members++) < 0) return -1;
+            if ((field ? scan_literal(s, patch, &truth) < 0 || append_null(field) < 0
+                       : scan_value(s, patch, depth + 1) < 0))
+                return -1;
+        } else if (field->kind == STRUCT && patch) {
+            Py_ssize_t mark = patch->size;
+            int inner;
+            if (*s->p != '{' || put_member_key(patch, key, members) < 0 || put_byte(patch, '{') < 0) return -1;
+            if ((inner = read_struct(s, field, depth + 1, patch)) < 0) return -1;
+            if (!inner) {
+                patch->size = mark; /* nothing left over in it */
+            } else {
+                if (put_byte(patch, '}') < 0) return -1;
+                members++;
+            }
+        } else if (field->kind == LIST && patch && *s->p == '[') {
+            /* items with leftovers: the list stays typed, and the whole list is also kept as it came */
+            Py_ssize_t mark = patch->size;
+            Scan list = *s;
+            int leftovers = read_list(s, field, depth + 1, patch);
+            if (leftovers < 0) return -1;
+            patch->size = mark;
+            if (leftovers && (put_member_key(patch, key, members++) < 0 || scan_value(&list, patch, depth + 1) < 0))
+                return -1;
+        } else if (read_value(s, field, depth + 1) < 0) {
+            return -1;
+        }
         skip_space(s);
     }
     s->p++;
-    return null_missing_fields(c, entry) < 0 ? -1 : finish(c, 1);
+    return null_missing_fields(c, entry) < 0 || finish(c, 1) < 0 ? -1 : members;
 }
 
-static int read_list(Scan *s, Column *c, int depth) {
+/* A list of objects into a LIST column; returns how many members its items left over (written to `patch`
+ * for the caller to drop), or -1. */
+static int read_list(Scan *s, Column *c, int depth, Buffer *patch) {
+    int leftovers = 0, members;
     s->p++;
     skip_space(s);
     for (int first = 1; *s->p != ']'; first = 0) {
         if (!first && *s->p++ != ',') return -1;
         skip_space(s);
-        if (*s->p != '{' || read_struct(s, &c->fields[0], depth + 1) < 0) return -1;
+        if (*s->p != '{' || (members = read_struct(s, &c->fields[0], depth + 1, patch)) < 0) return -1;
+        leftovers += members;
+        skip_space(s);
+    }
+    s->p++;
+    return finish(c, 1) < 0 ? -1 : leftovers;
+}
+
+/* An object of text (or null) values into a MAP column. */
+static int read_map(Scan *s, Column *c, int depth) {
+    Span keys[MAX_KEYS];
+    int n_keys = 0, canonical;
+    s->p++;
+    skip_space(s);
+    for (int first = 1; *s->p != '}'; first = 0) {
+        Span key;
+        if (!first && *s->p++ != ',') return -1;
+        skip_space(s);
+        if (scan_key(s, &key, &canonical, 1) < 0 || n_keys == MAX_KEYS || is_key_among(key, keys, n_keys)) return -1;
+        keys[n_keys++] = key;
+        if (read_string(key, 1, &c->fields[0]) < 0 || read_value(s, &c->fields[1], depth + 1) < 0) return -1;
         skip_space(s);
     }
     s->p++;
@@ -422,23 +497,34 @@ static int read_value(Scan *s, Column *c, int depth) {
         if ((*s->p != 't' && *s->p != 'f') || scan_literal(s, NULL, &truth) < 0 || finish(c, 1) < 0) return -1;
         if (truth) c->data.data[(c->length - 1) / 8] |= (char)(1 << ((c->length - 1) % 8));
         return 0;
-    case STRUCT: return *s->p == '{' ? read_struct(s, c, depth) : -1;
-    case LIST: return *s->p == '[' ? read_list(s, c, depth) : -1;
+    case STRUCT: return *s->p == '{' && read_struct(s, c, depth, NULL) >= 0 ? 0 : -1;
+    case LIST: return *s->p == '[' && read_list(s, c, depth, NULL) >= 0 ? 0 : -1;
+    case MAP: return *s->p == '{' ? read_map(s, c, depth) : -1;
     case JSON: return read_json_text(s, c, depth);
     }
     return -1;
 }
 
+/* One record: its columns, and what they do not hold as a JSON object in `unmapped` (null when nothing). */
+static int read_record(Scan *s, Column *record, Column *unmapped) {
+    Py_ssize_t mark = unmapped->data.size;
+    int members;
+    if (*s->p != '{' || put_byte(&unmapped->data, '{') < 0) return -1;
+    if ((members = read_struct(s, record, 1, &unmapped->data)) < 0) return -1;
+    if (!members) unmapped->data.size = mark;
+    return (members && put_byte(&unmapped->data, '}') < 0) ? -1 : finish(unmapped, members > 0);
+}
+
 /* The Records array: each object is a row. Any other value declines the file: the Python parser keeps it
    aside as a reject with its number. */
-static int read_records(Scan *s, Column *record) {
+static int read_records(Scan *s, Column *record, Column *unmapped) {
     if (*s->p != '[') return -1;
     s->p++;
     skip_space(s);
     for (int first = 1; *s->p != ']'; first = 0) {
         if (!first && *s->p++ != ',') return -1;
         skip_space(s);
-        if (*s->p != '{' || read_struct(s, record, 1) < 0) return -1;
+        if (read_record(s, record, unmapped) < 0) return -1;
         skip_space(s);
     }
     s->p++;
@@ -446,7 +532,7 @@ static int read_records(Scan *s, Column *record) {
 }
 
 /* The whole document: an object with one Records key, and nothing after it. */
-static int read_document(Scan *s, Column *record) {
+static int read_document(Scan *s, Column *record, Column *unmapped) {
     int seen = 0;
     skip_space(s);
     if (*s->p != '{') return -1;
@@ -460,7 +546,7 @@ static int read_document(Scan *s, Column *record) {
         if (scan_key(s, &key, &canonical, 1) < 0) return -1;
         int records = key_is(key, "Records", 7);
         if (records && seen++) return -1;
-        if ((records ? read_records(s, record) : scan_value(s, NULL, 1)) < 0) return -1;
+        if ((records ? read_records(s, record, unmapped) : scan_value(s, NULL, 1)) < 0) return -1;
         skip_space(s);
     }
     s->p++;
@@ -490,12 +576,12 @@ static int column_from(PyObject *node, Column *c) {
     c->key = PyUnicode_AsUTF8AndSize(key, &c->key_length);
     const char *kind_name = PyUnicode_AsUTF8(kind);
     if (!c->key || !kind_name) return -1;
-    for (c->kind = TEXT; c->kind <= LIST && strcmp(kind_name, KIND_NAMES[c->kind]) != 0; c->kind++) {}
-    if (c->kind > LIST) {
+    for (c->kind = TEXT; c->kind <= MAP && strcmp(kind_name, KIND_NAMES[c->kind]) != 0; c->kind++) {}
+    if (c->kind > MAP) {
         PyErr_Format(PyExc_ValueError, "unknown column kind %s", kind_name);
         return -1;
     }
-    if ((c->kind == TEXT || c->kind == JSON || c->kind == LIST) && put(&c->offsets, &zero, 4) < 0) {
+    if (c->kind != FLAG && c->kind != STRUCT && put(&c->offsets, &zero, 4) < 0) {
         PyErr_NoMemory();
         return -1;
     }
@@ -520,7 +606,7 @@ static PyObject *bytes_of(const Buffer *b) { return PyBytes_FromStringAndSize(b-
 static int export_columns(const Column *fields, int n, PyObject *into) {
     for (int i = 0; i < n; i++) {
         const Column *c = &fields[i];
-        int offsets = c->kind == TEXT || c->kind == JSON || c->kind == LIST;
+        int offsets = c->kind != FLAG && c->kind != STRUCT;
         int data = c->kind == TEXT || c->kind == JSON || c->kind == FLAG;
         PyObject *entry = Py_BuildValue("(nNNN)", c->length, bytes_of(&c->validity),
                                         offsets ? bytes_of(&c->offsets) : Py_NewRef(Py_None),
@@ -538,26 +624,35 @@ static int export_columns(const Column *fields, int n, PyObject *into) {
 static PyObject *read_cloudtrail(PyObject *self, PyObject *args) {
     PyObject *data, *layout, *result = NULL;
     if (!PyArg_ParseTuple(args, "O!O!", &PyBytes_Type, &data, &PyTuple_Type, &layout)) return NULL;
-    Column record = {.kind = STRUCT};
+    int32_t zero = 0;
+    Column record = {.kind = STRUCT}, unmapped = {.kind = JSON};
     if (from_layout(layout, &record.fields, &record.n_fields) < 0) goto done;
+    if (put(&unmapped.offsets, &zero, 4) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t size = PyBytes_GET_SIZE(data);
     Scan s = {.p = PyBytes_AS_STRING(data), .end = PyBytes_AS_STRING(data) + size};
     int status;
     Py_BEGIN_ALLOW_THREADS
-    status = valid_utf8((const unsigned char *)s.p, size) ? read_document(&s, &record) : -1;
+    status = valid_utf8((const unsigned char *)s.p, size) ? read_document(&s, &record, &unmapped) : -1;
     Py_END_ALLOW_THREADS
     if (status < 0) {
         result = Py_NewRef(Py_None);
         goto done;
     }
     PyObject *columns = PyList_New(0);
-    if (columns && export_columns(record.fields, record.n_fields, columns) == 0)
+    if (columns && export_columns(record.fields, record.n_fields, columns) == 0 &&
+        export_columns(&unmapped, 1, columns) == 0)
         result = Py_BuildValue("(nN)", record.length, columns);
     else
         Py_XDECREF(columns);
 done:
     free_columns(record.fields, record.n_fields);
     free(record.validity.data);
+    free(unmapped.validity.data);
+    free(unmapped.offsets.data);
+    free(unmapped.data.data);
     return result;
 }
 
