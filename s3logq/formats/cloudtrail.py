@@ -23,7 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from s3logq.formats._cloudtrail_records import read_cloudtrail
-from s3logq.formats.access_log import EARLIEST_TIME, END_OF_TIME, Reject
+from s3logq.formats.access_log import Reject
+
+# Event times the lake can place in a day (as for access logs): later ones break the writer's day split and
+# nanosecond timestamps (which end in 2262) downstream, so such a record is a reject, with the reason.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class NotCloudTrail(ValueError):
