@@ -14,8 +14,9 @@ import click
 import pyarrow as pa
 
 from s3logq import __version__
+from s3logq.athena.client import AthenaError
 from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
-from s3logq.engines import ENGINES, QueryError, get_engine
+from s3logq.engines import ENGINES, Engine, QueryError, get_engine
 from s3logq.formats import LOG_TYPES
 from s3logq.lake import Lake, LakeError
 from s3logq.output import (
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
-_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeError, ValueError, OSError)
+_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeError, ValueError, OSError, AthenaError)
 
 
 _USAGE_ERRORS = (SourceError, QueryError, CatalogError, ValueError)
@@ -234,10 +235,50 @@ def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
     _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}")
 
 
+
 def engine_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--engine, shared by `run` and `sql`."""
+    """--engine, shared by `run` and `sql`, and where Athena runs (kept aside for `_engine`, not passed on)."""
+    for flag, help_text in reversed(_ATHENA_FLAGS):
+        command = click.option(flag, expose_value=False, callback=_keep_athena_flag, help=help_text)(command)
     return click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="duckdb", show_default=True,
-                        help="query engine (spark needs pyspark and Java 17+)")(command)
+                        help="query engine (spark needs pyspark and Java 17+; athena the tables of "
+                             "`s3logq athena setup`)")(command)
+
+
+_ATHENA_FLAGS = (
+    ("--workgroup", "Athena workgroup (env S3LOGQ_ATHENA_WORKGROUP, default primary)"),
+    ("--database", "Athena database (env S3LOGQ_ATHENA_DATABASE, default s3logq)"),
+    ("--results", "s3:// location for Athena's results (env S3LOGQ_ATHENA_RESULTS; default: the workgroup's)"),
+    ("--profile", "AWS profile for Athena (env AWS_PROFILE)"),
+    ("--region", "AWS region for Athena (env AWS_REGION)"),
+    ("--endpoint-url", "Athena endpoint (env AWS_ENDPOINT_URL)"),
+)
+
+
+def _keep_athena_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    ctx.meta.setdefault("athena", {})[param.name] = value
+
+
+def _engine(engine_name: str, lake: Lake) -> Engine:
+    """The engine to run on: Athena with the command's flags and a progress line, the others over the lake."""
+    if engine_name != "athena":
+        return get_engine(engine_name, _existing(lake))
+    from s3logq.athena.client import AthenaOptions
+    from s3logq.engines.athena import AthenaEngine, progress_line
+
+    def progress(state: str, seconds: float, scanned: int) -> None:
+        if sys.stderr.isatty():  # one line, rewritten while the query runs, erased when it ends
+            line = "" if state in ("SUCCEEDED", "FAILED", "CANCELLED") else progress_line(state, seconds, scanned)
+            click.echo("\r\033[K" + line, nl=False, err=True)
+
+    return AthenaEngine(AthenaOptions.from_env(**click.get_current_context().meta.get("athena", {})),
+                        on_progress=progress)
+
+
+def _athena_cost(engine: Engine) -> None:
+    """What each Athena query scanned and cost, on stderr after the rows."""
+    for stats in getattr(engine, "history", []):
+        click.echo(stats.summary(), err=True)
 
 
 @cli.command("sql")
@@ -249,7 +290,9 @@ def engine_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def sql_command(lake: Lake, query: str, engine_name: str, fmt: str | None, output: str | None) -> None:
     """Run SQL (DuckDB dialect; translated for --engine spark) over the tables access_log, cloudtrail and rejects."""
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
-    _emit(get_engine(engine_name, _existing(lake)).query(query), fmt, output)
+    engine = _engine(engine_name, lake)
+    _emit(engine.query(query), fmt, output)
+    _athena_cost(engine)
 
 
 @cli.command("analyses")
@@ -304,23 +347,30 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
 
         params = analysis.bind(filters)  # another engine's SQL is the one it runs, with its placeholders
         sql, bound = (analysis.sql, params) if engine_name == "duckdb" else render(analysis.sql, params, engine_name)
+        if engine_name == "athena":  # with the day filter, and the values as Athena's execution parameters
+            from s3logq.athena.client import literal
+            from s3logq.engines.athena import athena_sql
+
+            sql, values = athena_sql(analysis.sql, params, filters.get("since"), filters.get("until"))
+            bound = [literal(v) for v in values]
         click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{sql}")
         click.echo(f"-- parameters: {bound}")
         return
     to_terminal = format_for(output, fmt) == "table"  # a bad --format/--output is said before any work
-    _existing(lake)
+    engine = _engine(engine_name, lake)
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
     bucket = (filters["bucket"],) if filters.get("bucket") else ()
     notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
     title = f"{analysis.title} ({analysis.log_type} logs)"
     with notifier.on_failure():
-        if to_terminal:  # the terminal shows 50 rows: fetch those and a count, not all
-            table, total = analysis.preview(get_engine(engine_name, lake), filters, TABLE_PREVIEW_ROWS, limit)
+        if to_terminal and engine_name != "athena":  # the terminal shows 50 rows: fetch those and a count
+            table, total = analysis.preview(engine, filters, TABLE_PREVIEW_ROWS, limit)
             location = _emit(table, fmt, output, title=title, total=total)
-        else:
-            table = analysis.run(get_engine(engine_name, lake), filters, limit)
+        else:  # on Athena a second query for the count would be billed again
+            table = analysis.run(engine, filters, limit)
             total, location = table.num_rows, _emit(table, fmt, output, title=title)
+    _athena_cost(engine)
     notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
 
 
@@ -448,6 +498,80 @@ def report_command(lake: Lake, since: datetime | None, until: datetime | None, b
 
     check_range(since, until)
     click.echo(write_report(_existing(lake), output, since, until, buckets))
+
+
+@cli.group("athena")
+def athena_group() -> None:
+    """Put the raw logs in Amazon Athena's catalog, so `--engine athena` runs every analysis where they lie."""
+
+
+def _log_locations(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the raw logs are, and the values of their layout's partitions; shared by `ddl` and `setup`."""
+    options = [
+        click.option("--access", "access_uri", metavar="S3URI", help="access logs: s3://bucket/prefix/ "
+                     "(PartitionedPrefix: down to ACCOUNT/REGION/SOURCE-BUCKET/, or give --account and --source-bucket)"),
+        click.option("--cloudtrail", "trail_uri", metavar="S3URI", help="CloudTrail: s3://bucket/[prefix/]AWSLogs/..."),
+        click.option("--database", default=None, help="database to create (env S3LOGQ_ATHENA_DATABASE, default s3logq)"),
+        click.option("--account", "accounts", multiple=True, help="account ID to project (repeatable)"),
+        click.option("--source-region", "source_regions", multiple=True,
+                     help="region to project (repeatable; default: every region)"),
+        click.option("--source-bucket", "source_buckets", multiple=True,
+                     help="source bucket of PartitionedPrefix access logs (repeatable)"),
+        click.option("--first-day", type=When(), help="first day the projection covers (default 2020-01-01)"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _raw_log_statements(access_uri: str | None, trail_uri: str | None, database: str | None,
+                        accounts: tuple[str, ...], source_regions: tuple[str, ...], source_buckets: tuple[str, ...],
+                        first_day: datetime | None) -> tuple[str, list, bool]:
+    """(database, the statements, whether access logs lie unpartitioned)."""
+    import os
+
+    from s3logq.athena import ddl
+
+    access = (ddl.access_location(access_uri, accounts, source_regions, source_buckets) if access_uri else None)
+    trail = ddl.cloudtrail_location(trail_uri, accounts, source_regions) if trail_uri else None
+    name = database or os.environ.get("S3LOGQ_ATHENA_DATABASE") or "s3logq"
+    statements = ddl.raw_log_statements(name, access, trail, first_day.date() if first_day else ddl.FIRST_DAY)
+    return name, statements, access is not None and not access.partitioned
+
+
+@athena_group.command("ddl")
+@_log_locations
+@_fail_cleanly
+def athena_ddl_command(**locations: Any) -> None:
+    """Print the DDL that `setup` runs: tables over the raw logs, with partition projection, and the views
+    access_log and cloudtrail with the lake's columns. No AWS call."""
+    from s3logq.athena.ddl import script
+
+    click.echo(script(_raw_log_statements(**locations)[1]), nl=False)
+
+
+@athena_group.command("setup")
+@_log_locations
+@click.option("--workgroup", help="Athena workgroup (env S3LOGQ_ATHENA_WORKGROUP, default primary)")
+@click.option("--results", help="s3:// location for Athena's results (env S3LOGQ_ATHENA_RESULTS)")
+@aws_options
+@_fail_cleanly
+def athena_setup_command(workgroup: str | None, results: str | None, profile: str | None, region: str | None,
+                         endpoint_url: str | None, **locations: Any) -> None:
+    """Create the database, the tables over the raw logs and the views, in Athena."""
+    from s3logq.athena.client import AthenaClient, AthenaOptions
+    from s3logq.athena.setup import run_statements
+
+    database, statements, unpartitioned = _raw_log_statements(**locations)
+    options = AthenaOptions.from_env(workgroup, database, results, profile=profile, region=region,
+                                     endpoint_url=endpoint_url)
+    client = AthenaClient(options)
+    run_statements(client, statements, lambda statement, stats: click.echo(f"done: {statement.purpose}"))
+    if unpartitioned:
+        click.echo("note: SimplePrefix access logs have no date folders: every query reads the whole prefix; "
+                   "`s3logq lake push` publishes day partitions", err=True)
+    scanned = sum(s.scanned_bytes for s in client.history)
+    click.echo(f"{len(client.history)} statements in {options.database}, {scanned:,} bytes scanned")
 
 
 class _UsageFailure(_Failure):

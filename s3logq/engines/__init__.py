@@ -34,7 +34,7 @@ class Engine(Protocol):
         ...
 
 
-ENGINES = ("duckdb", "spark")
+ENGINES = ("duckdb", "spark", "athena")
 
 
 def get_engine(name: str, lake: Lake) -> Engine:
@@ -47,6 +47,10 @@ def get_engine(name: str, lake: Lake) -> Engine:
         from s3logq.engines.spark import SparkEngine
 
         return SparkEngine(lake)
+    if name == "athena":  # the tables are in Athena's catalog (`s3logq athena setup`), not in the lake
+        from s3logq.engines.athena import AthenaEngine
+
+        return AthenaEngine()
     raise QueryError(f"unknown engine {name!r} (available: {', '.join(ENGINES)})")
 
 
