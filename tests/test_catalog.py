@@ -124,3 +124,13 @@ def test_the_guidance_names_find_the_access_analyses() -> None:
                 "TopTroubleshootingQueries": "top-troubleshooting"}
     for alias, name in guidance.items():
         assert find_analysis(alias.upper(), "access").name == name
+
+
+def test_every_filter_of_every_analysis_has_a_filter_test() -> None:
+    """tests/test_filters.py registers the (log type, analysis, filter) triples its tests cover; a filter
+    declared in a header and not covered there fails here (and one covered that no header declares)."""
+    from test_filters import COVERED  # tests/ is on sys.path: pytest's rootdir-less test modules
+
+    declared = {(path.parent.name, path.stem, p) for path in FILES for p in _load(path).parameters}
+    assert sorted(declared - COVERED) == [], "filters without a test in tests/test_filters.py"
+    assert sorted(COVERED - declared) == [], "tests of filters no analysis takes"
