@@ -1,0 +1,36 @@
+-- name: mass-deletion-trail
+-- title: Many objects deleted by one principal (CloudTrail data events)
+-- severity: high
+-- logs: cloudtrail
+-- technique: T1485
+-- description: Objects deleted by successful DeleteObject and DeleteObjects data events of one principal on one
+-- description: bucket, counted in fixed windows (each key of a DeleteObjects counts).
+-- threshold: min_objects = 100: objects deleted by one principal in one window
+-- threshold: window_minutes = 10: the window's length (fixed windows from midnight UTC)
+-- identity: bucket_name, principal, window_start
+-- evidence: run object-deletions --logs cloudtrail --bucket {bucket_name} --requester {principal} --since {window_start} --until {window_end}
+WITH deletes AS (
+  SELECT *,
+         coalesce(user_arn, nullif(useridentity.invokedby, ''), nullif(useridentity.accountid, '')) AS principal,
+         time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), event_time) AS window_start,
+         CASE WHEN eventname = 'DeleteObject' THEN 1
+              WHEN json_type(json_extract(requestparameters, '$.delete.Object')) = 'ARRAY'
+                THEN json_array_length(json_extract(requestparameters, '$.delete.Object'))
+              ELSE 1 END AS objects
+  FROM cloudtrail
+  WHERE eventsource = 's3.amazonaws.com'
+    AND errorcode IS NULL
+    AND eventname IN ('DeleteObject', 'DeleteObjects')
+    AND ($since IS NULL
+         OR event_time >= time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), CAST($since AS TIMESTAMPTZ)))
+    AND ($until IS NULL OR event_time < $until)
+)
+SELECT max(event_time) AS event_time, bucket_name, arg_max(object_key, event_time) AS object_key, principal,
+       arg_max(sourceipaddress, event_time) AS source_ip,
+       sum(objects) || ' objects deleted in ' || $window_minutes || ' minutes' AS detail,
+       window_start, window_start + to_minutes(CAST($window_minutes AS BIGINT)) AS window_end,
+       sum(objects) AS objects
+FROM deletes
+GROUP BY bucket_name, principal, window_start
+HAVING sum(objects) >= $min_objects
+ORDER BY event_time, bucket_name, principal
