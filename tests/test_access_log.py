@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from s3logq.formats.access_log import parse_access_log
+from s3logq.formats.access_log import parse_access_log, parse_access_logs
 
 OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
 HOST_ID = "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234="
@@ -155,7 +155,7 @@ def test_a_line_cut_inside_a_quoted_field_is_rejected_without_merging_or_shiftin
 def test_a_time_that_does_not_exist_is_rejected_not_stored_as_null() -> None:
     rows, rejects = parse(line().replace("01/Mar/2024", "01/Foo/2024") + "\n" + line(key="ok") + "\n")
     assert [r["key"] for r in rows] == ["ok"]
-    assert [(r.log_line, r.reason) for r in rejects] == [(1, "fields do not parse (status, sizes or times are not numbers)")]
+    assert [(r.log_line, r.reason) for r in rejects] == [(1, "request time is not a date")]
 
 
 def test_a_zone_other_than_utc_is_converted_to_utc() -> None:
@@ -170,3 +170,101 @@ def test_identical_lines_of_another_length_keep_their_own_line_numbers() -> None
     assert [(r["log_line"], r["key"], r["hostid"]) for r in rows] == [
         (1, "a", "HOST"), (2, "photos/a.jpg", None), (3, "photos/a.jpg", None), (4, "b", "HOST"),
         (5, "photos/a.jpg", None)]
+
+
+# --- nothing merged, nothing lost (issue 11) ---------------------------------------------------------------
+
+BATCH_DELETE = (f"{OWNER} b [01/Mar/2024:10:00:00 +0000] 192.0.2.3 arn:aws:iam::1:user/bob REQ2 BATCH.DELETE.OBJECT "
+                "logs/old%20file.txt - 204 - - - - - - - - -")
+
+
+@pytest.mark.parametrize("joined", [
+    line(key="first") + line(key="second"),  # a lost newline between two whole records
+    line(fields=18) + line(key="second"),  # an old short record, then a new one
+    BATCH_DELETE + BATCH_DELETE,  # no quotes anywhere: the fast path used to keep the first, drop the second
+    line(key="first")[:-120] + line(key="second"),  # a record cut inside its user agent, then a whole one
+], ids=["whole+whole", "short+whole", "unquoted+unquoted", "cut+whole"])
+def test_two_records_on_one_line_are_one_reject_with_the_raw_line_never_one_row(joined: str) -> None:
+    rows, rejects = parse("\n".join([line(key="before"), joined, line(key="after")]) + "\n")
+    assert [(r["log_line"], r["key"]) for r in rows] == [(1, "before"), (3, "after")]
+    assert [(r.log_line, r.reason, r.raw_line) for r in rejects] == [
+        (2, "two records on one line (a line end is missing)", joined)]
+
+
+def test_files_joined_by_cat_where_one_lacks_its_final_newline() -> None:
+    first_file = line(key="a") + "\n" + line(key="b")  # no final newline
+    second_file = line(key="c") + "\n" + line(key="d") + "\n"
+    rows, rejects = parse(first_file + second_file)
+    assert [(r["log_line"], r["key"]) for r in rows] == [(1, "a"), (3, "d")]
+    assert [(r.log_line, r.raw_line) for r in rejects] == [(2, line(key="b") + line(key="c"))]
+
+
+def test_lf_crlf_and_lone_cr_all_end_lines_and_number_them() -> None:
+    other_zone = line(key="z").replace("+0000]", "-0500]")  # read by the careful parser, by its own line number
+    text = line(key="a") + "\r" + line(key="b") + "\r\n" + line(key="c") + "\n" + "\r\r" + other_zone + "\r"
+    rows, rejects = parse(text)
+    assert rejects == []
+    # a (CR), b (CRLF), c (LF), two blank lines (CR, CR), z (CR)
+    assert [(r["log_line"], r["key"]) for r in rows] == [(1, "a"), (2, "b"), (3, "c"), (6, "z")]
+    assert rows[-1]["request_time"] == datetime(2024, 3, 2, 4, 59, 59, tzinfo=UTC)
+    assert all(r["aclrequired"] is None and r["hostid"] == "HOST" for r in rows)  # no CR left in the last field
+
+
+def test_a_file_with_lone_cr_line_ends_gives_one_row_per_line() -> None:
+    rows, rejects = parse("\r".join(line(key=k) for k in "abcd") + "\r")
+    assert rejects == []
+    assert [(r["log_line"], r["key"]) for r in rows] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+
+
+def test_a_utf8_byte_order_mark_is_not_data() -> None:
+    other_zone = line(key="z").replace("+0000]", "+0100]")
+    for text in ("\ufeff" + line(key="a") + "\n" + line(key="b") + "\n", "\ufeff" + other_zone + "\n"):
+        rows, rejects = parse(text)
+        assert rejects == []
+        assert [r["bucketowner"] for r in rows] == [OWNER] * len(rows)
+        assert rows[0]["log_line"] == 1
+
+
+def test_a_line_of_only_a_byte_order_mark_is_blank() -> None:
+    rows, rejects = parse("\ufeff\n" + line(key="a") + "\n")
+    assert rejects == [] and [(r["log_line"], r["key"]) for r in rows] == [(2, "a")]
+
+
+def _times(day_time_zone: str) -> str:
+    return line().replace("[01/Mar/2024:23:59:59 +0000]", day_time_zone)
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    (_times("[01/Mar/2300:10:00:00 +0000]"), "request time 01/Mar/2300:10:00:00 +0000 out of range (years 1970 to 2199)"),
+    (_times("[31/Dec/9999:23:30:00 -0100]"), "request time 31/Dec/9999:23:30:00 -0100 out of range (years 1970 to 2199)"),
+    (_times("[01/Jan/0001:00:30:00 +0100]"), "request time 01/Jan/0001:00:30:00 +0100 out of range (years 1970 to 2199)"),
+    (_times("[01/Jan/2200:00:00:00 +0000]"), "request time 01/Jan/2200:00:00:00 +0000 out of range (years 1970 to 2199)"),
+    (_times("[31/Dec/2199:23:30:00 -0100]"), "request time 31/Dec/2199:23:30:00 -0100 out of range (years 1970 to 2199)"),
+    (_times("[31/Dec/1969:23:59:59 +0000]"), "request time 31/Dec/1969:23:59:59 +0000 out of range (years 1970 to 2199)"),
+    (_times("[01/Jan/1970:00:30:00 +0100]"), "request time 01/Jan/1970:00:30:00 +0100 out of range (years 1970 to 2199)"),
+    (line().replace(" 2048 ", " 9223372036854775808 "), "bytessent 9223372036854775808 does not fit a 64-bit integer"),
+    (line().replace(" 4096 ", " 99999999999999999999999 "), "objectsize 99999999999999999999999 does not fit a 64-bit integer"),
+    (line().replace(" 15 ", " " + "9" * 5000 + " "), f"totaltime {'9' * 5000} does not fit a 64-bit integer"),
+], ids=["2300", "9999-0100", "0001+0100", "2200", "2199-0100", "1969", "1970+0100", "2^63", "objectsize", "5000-digits"])
+def test_one_out_of_range_value_rejects_its_own_line_and_nothing_else(bad: str, reason: str) -> None:
+    files = [((line(key="a") + "\n" + bad + "\n" + line(key="b") + "\n").encode(), "f1"),
+             ((line(key="c") + "\n").encode(), "f2")]
+    table, rejects = parse_access_logs(files)
+    assert sorted((r["log_file"], r["log_line"], r["key"]) for r in table.to_pylist()) == [
+        ("f1", 1, "a"), ("f1", 3, "b"), ("f2", 1, "c")]
+    assert [(r.log_file, r.log_line, r.reason, r.raw_line) for r in rejects] == [("f1", 2, reason, bad)]
+
+
+@pytest.mark.parametrize(("value", "moment"), [
+    (_times("[31/Dec/2199:23:59:59 +0000]"), datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    (_times("[01/Jan/2200:00:30:00 +0100]"), datetime(2199, 12, 31, 23, 30, tzinfo=UTC)),
+    (_times("[01/Jan/1970:00:00:00 +0000]"), datetime(1970, 1, 1, tzinfo=UTC)),
+    (_times("[31/Dec/1969:23:30:00 -0100]"), datetime(1970, 1, 1, 0, 30, tzinfo=UTC)),
+])
+def test_times_at_the_edges_of_the_range_are_read(value: str, moment: datetime) -> None:
+    assert one(value)["request_time"] == moment
+
+
+def test_the_largest_64_bit_number_is_read() -> None:
+    row = one(line().replace(" 2048 ", " 9223372036854775807 ").replace(" 4096 ", " 0000000000000000000000004096 "))
+    assert (row["bytessent"], row["objectsize"]) == (2**63 - 1, 4096)

@@ -7,8 +7,11 @@
  *
  * A line is emitted only when it is certainly read right: every quote pairs up, the time is
  * `[dd/Mon/yyyy:HH:MM:SS +0000]`, status and sizes are digits or `-`, there are at least 19 tokens
- * (18 fields), the text is valid UTF-8 and the decoded key is too. Any other non-blank line is handed
- * back by number for the careful Python parser, which reads it or rejects it with a reason.
+ * (18 fields), the text is valid UTF-8 and the decoded key is too, the year is in [1970, 2199], and the line
+ * holds no second record (a lost line end). Any other non-blank line is handed back, by number and byte range,
+ * for the careful Python parser, which reads it or rejects it with a reason.
+ *
+ * LF, CRLF and a lone CR all end a line, and a UTF-8 byte order mark at the start of a line is not data.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,6 +23,9 @@
 
 #define MAX_TOKENS 28  /* 27 fields, the time counting as two tokens */
 #define MIN_TOKENS 19  /* the oldest documented lines end after the version ID (field 18) */
+#define MIN_YEAR 1970  /* request times outside [MIN_YEAR, MAX_YEAR] are rejected (as in access_log.py) */
+#define MAX_YEAR 2199
+#define TIME_LENGTH 28 /* `[06/Feb/2019:00:00:38 +0000]` */
 
 /* Tokens kept as text, in output order; http_method (derived) is the last text column. */
 static const int TEXT_TOKENS[] = {0, 1, 4, 5, 6, 7, 8, 9, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27};
@@ -54,6 +60,7 @@ typedef struct {
     Py_ssize_t rows, capacity, bad_count;
     int32_t *file_numbers, *line_numbers; /* where each row came from: file (0-based) and line (1-based) */
     int32_t *bad_files, *bad_lines;       /* the lines left to the careful parser */
+    int64_t *bad_starts, *bad_ends;       /* and where they are in their buffer (BOM excluded) */
     int64_t *times;
     int16_t *status;
     uint8_t *status_valid;
@@ -128,7 +135,9 @@ static int64_t parse_time(const Token *time, const Token *zone) {
     static const int DAYS[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     int month_days = DAYS[month - 1] + (month == 2 && leap);
-    if (year < 1 || day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59) return -1;
+    /* Outside these years a time is a damaged line, and could not be stored or split into days everywhere
+       downstream (nanosecond timestamps end in 2262); the careful parser rejects it with the reason. */
+    if (year < MIN_YEAR || year > MAX_YEAR || day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59) return -1;
     int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
     return seconds * 1000000;
 }
@@ -185,6 +194,31 @@ static int tokenize_line(const char *p, const char *end, Token *tokens) {
             if (s[0] == ' ' && s[1] == ' ') return -1;
     }
     return count;
+}
+
+/* A record's time, `[dd/Mon/yyyy:HH:MM:SS +hhmm]` in any zone, starts at s (as _RECORD_TIME in access_log.py). */
+static int is_record_time(const char *s, const char *end) {
+    static const char SHAPE[] = "[00/Aaa/0000:00:00:00 +0000]"; /* 0: a digit, A/a: a letter, +: a sign */
+    if (end - s < TIME_LENGTH) return 0;
+    for (int i = 0; i < TIME_LENGTH; i++) {
+        char c = s[i], k = SHAPE[i];
+        int ok = k == '0'               ? c >= '0' && c <= '9'
+                 : k == 'A' || k == 'a' ? (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 : k == '+'             ? c == '+' || c == '-'
+                                        : c == k;
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* A second record's time in [p, end): two records on one line, where a line end was lost (`cat` of a file
+ * without its final newline). Reading them as one row would put the second inside the first's fields. */
+static int holds_second_record(const char *p, const char *end) {
+    while ((p = memchr(p, '[', (size_t)(end - p))) != NULL) {
+        if (is_record_time(p, end)) return 1;
+        p++;
+    }
+    return 0;
 }
 
 /* --- writing a row --------------------------------------------------------------------------------- */
@@ -307,6 +341,8 @@ static void free_output(Output *out) {
     free(out->line_numbers);
     free(out->bad_files);
     free(out->bad_lines);
+    free(out->bad_starts);
+    free(out->bad_ends);
     free(out->times);
     free(out->status);
     free(out->status_valid);
@@ -330,10 +366,13 @@ static int allocate_output(Output *out, Py_ssize_t lines, Py_ssize_t longest_lin
     out->line_numbers = malloc(sizeof(int32_t) * lines + 1);
     out->bad_files = malloc(sizeof(int32_t) * lines + 1);
     out->bad_lines = malloc(sizeof(int32_t) * lines + 1);
+    out->bad_starts = malloc(sizeof(int64_t) * lines + 1);
+    out->bad_ends = malloc(sizeof(int64_t) * lines + 1);
     out->times = malloc(sizeof(int64_t) * lines + 1);
     out->status = calloc((size_t)lines + 1, sizeof(int16_t));
     out->status_valid = calloc((size_t)bitmap, 1);
-    int ok = out->file_numbers && out->line_numbers && out->bad_files && out->bad_lines && out->times && out->status && out->status_valid;
+    int ok = out->file_numbers && out->line_numbers && out->bad_files && out->bad_lines &&
+             out->bad_starts && out->bad_ends && out->times && out->status && out->status_valid;
     for (int i = 0; i < N_NUMBERS; i++) {
         out->numbers[i] = calloc((size_t)lines + 1, sizeof(int64_t));
         out->numbers_valid[i] = calloc((size_t)bitmap, 1);
@@ -354,28 +393,71 @@ static int is_blank(const char *p, const char *end) {
     return 1;
 }
 
-static void tokenize_buffer(const char *data, Py_ssize_t size, int32_t file_number, Output *out) {
-    const char *p = data, *stop = data + size;
+/* Walks the lines of a buffer: LF, CRLF and a lone CR each end one. The next LF and CR are remembered, so each
+ * byte is searched once even when only one of the two ever occurs (a file of lone CRs). */
+typedef struct {
+    const char *next, *stop; /* where the next line starts, the buffer's end */
+    const char *lf, *cr;     /* the next LF and CR at or after `next` (stop: none) */
+} Lines;
+
+/* The first `c` in [p, stop), or stop. */
+static const char *find_or_stop(const char *p, const char *stop, char c) {
+    const char *found = memchr(p, c, (size_t)(stop - p));
+    return found ? found : stop;
+}
+
+static void lines_start(Lines *lines, const char *data, Py_ssize_t size) {
+    lines->next = data;
+    lines->stop = data + size;
+    lines->lf = find_or_stop(data, lines->stop, '\n');
+    lines->cr = find_or_stop(data, lines->stop, '\r');
+}
+
+/* The next line as [*start, *end), without its line end; 0 when there is none. */
+static int lines_next(Lines *lines, const char **start, const char **end) {
+    const char *p = lines->next, *stop = lines->stop;
+    if (p >= stop) return 0;
+    if (lines->lf < p) lines->lf = find_or_stop(p, stop, '\n');
+    if (lines->cr < p) lines->cr = find_or_stop(p, stop, '\r');
+    const char *line_end = lines->lf < lines->cr ? lines->lf : lines->cr;
+    *start = p;
+    *end = line_end;
+    if (line_end == stop)
+        lines->next = stop;
+    else if (*line_end == '\r' && line_end + 1 < stop && line_end[1] == '\n')
+        lines->next = line_end + 2; /* CRLF */
+    else
+        lines->next = line_end + 1;
+    return 1;
+}
+
+static const char BOM[] = "\xEF\xBB\xBF";
+
+static void tokenize_buffer(const char *data, Py_ssize_t size, int32_t file_number, int64_t first_line,
+                            Output *out) {
     int check_utf8 = !valid_utf8((const unsigned char *)data, size); /* else line by line, to find the bad ones */
     Token tokens[MAX_TOKENS];
-    int32_t line_number = 0;
-    while (p < stop) {
-        const char *newline = memchr(p, '\n', (size_t)(stop - p));
-        const char *end = newline ? newline : stop;
+    int64_t line_number = first_line - 1;
+    Lines lines;
+    const char *p, *line_end;
+    lines_start(&lines, data, size);
+    while (lines_next(&lines, &p, &line_end)) {
         line_number++;
-        const char *line_end = (end > p && end[-1] == '\r') ? end - 1 : end;
-        if (!is_blank(p, line_end)) {
-            int count = tokenize_line(p, line_end, tokens);
-            int appended = 0;
-            if (count >= 0 && (!check_utf8 || valid_utf8((const unsigned char *)p, line_end - p)))
-                appended = append_row(out, tokens, count, file_number, line_number);
-            if (appended < 0) { out->failed = 1; return; }
-            if (!appended) {
-                out->bad_files[out->bad_count] = file_number;
-                out->bad_lines[out->bad_count++] = line_number;
-            }
+        if (line_end - p >= 3 && memcmp(p, BOM, 3) == 0) p += 3;
+        if (is_blank(p, line_end)) continue;
+        int count = tokenize_line(p, line_end, tokens);
+        int appended = 0;
+        if (count >= MIN_TOKENS && line_number <= INT32_MAX &&
+            !holds_second_record(tokens[3].start + tokens[3].length, line_end) &&
+            (!check_utf8 || valid_utf8((const unsigned char *)p, line_end - p)))
+            appended = append_row(out, tokens, count, file_number, (int32_t)line_number);
+        if (appended < 0) { out->failed = 1; return; }
+        if (!appended) {
+            out->bad_files[out->bad_count] = file_number;
+            out->bad_lines[out->bad_count] = line_number <= INT32_MAX ? (int32_t)line_number : -1;
+            out->bad_starts[out->bad_count] = p - data;
+            out->bad_ends[out->bad_count++] = line_end - data;
         }
-        p = end + 1;
     }
 }
 
@@ -401,11 +483,13 @@ static PyObject *build_result(Output *out) {
         if (!triple) goto fail;
         PyTuple_SET_ITEM(text, c, triple);
     }
-    return Py_BuildValue("{s:n,s:N,s:N,s:N,s:N,s:N,s:(NN),s:N,s:N}", "rows", n,
+    return Py_BuildValue("{s:n,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:(NN),s:N,s:N}", "rows", n,
                          "file_numbers", bytes_of(out->file_numbers, n * 4),
                          "line_numbers", bytes_of(out->line_numbers, n * 4),
                          "bad_files", bytes_of(out->bad_files, out->bad_count * 4),
                          "bad_lines", bytes_of(out->bad_lines, out->bad_count * 4),
+                         "bad_starts", bytes_of(out->bad_starts, out->bad_count * 8),
+                         "bad_ends", bytes_of(out->bad_ends, out->bad_count * 8),
                          "times", bytes_of(out->times, n * 8),
                          "status", bytes_of(out->status, n * 2), bitmap_of(out->status_valid, n),
                          "numbers", numbers, "text", text);
@@ -416,25 +500,43 @@ fail:
 }
 
 /* Lines of [data, data + size): how many, and the longest. */
-static void measure_lines(const char *data, Py_ssize_t size, Py_ssize_t *lines, Py_ssize_t *longest) {
-    for (const char *p = data, *stop = data + size; p < stop;) {
-        const char *newline = memchr(p, '\n', (size_t)(stop - p));
-        const char *end = newline ? newline : stop;
-        if (end - p > *longest) *longest = end - p;
-        (*lines)++;
-        p = end + 1;
+static void measure_lines(const char *data, Py_ssize_t size, Py_ssize_t *count, Py_ssize_t *longest) {
+    Lines lines;
+    const char *start, *end;
+    lines_start(&lines, data, size);
+    while (lines_next(&lines, &start, &end)) {
+        if (end - start > *longest) *longest = end - start;
+        (*count)++;
     }
 }
 
 static PyObject *tokenize(PyObject *self, PyObject *args) {
-    PyObject *files;
-    if (!PyArg_ParseTuple(args, "O", &files)) return NULL;
-    PyObject *sequence = PySequence_Fast(files, "tokenize() takes a list of bytes, one per file");
+    PyObject *files, *first_lines_arg = NULL;
+    if (!PyArg_ParseTuple(args, "O|O", &files, &first_lines_arg)) return NULL;
+    PyObject *sequence = PySequence_Fast(files, "tokenize() takes a list of bytes, one per file or slice");
     if (!sequence) return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence), taken = 0;
     Py_buffer *views = PyMem_Calloc((size_t)count + 1, sizeof(Py_buffer));
-    PyObject *result = NULL;
-    if (!views) { PyErr_NoMemory(); goto done; }
+    int64_t *first_lines = PyMem_Calloc((size_t)count + 1, sizeof(int64_t));
+    PyObject *result = NULL, *numbers = NULL;
+    if (!views || !first_lines) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < count; i++) first_lines[i] = 1;
+    if (first_lines_arg && first_lines_arg != Py_None) {
+        numbers = PySequence_Fast(first_lines_arg, "tokenize()'s first_lines is a list of int");
+        if (!numbers) goto done;
+        if (PySequence_Fast_GET_SIZE(numbers) != count) {
+            PyErr_SetString(PyExc_ValueError, "tokenize() takes one first line number per buffer");
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            first_lines[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(numbers, i));
+            if (first_lines[i] == -1 && PyErr_Occurred()) goto done;
+            if (first_lines[i] < 1) {
+                PyErr_SetString(PyExc_ValueError, "tokenize(): line numbers start at 1");
+                goto done;
+            }
+        }
+    }
     for (; taken < count; taken++)
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(sequence, taken), &views[taken], PyBUF_SIMPLE) < 0) goto done;
     Py_ssize_t lines = 1, longest = 0;
@@ -444,7 +546,7 @@ static PyObject *tokenize(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < count; i++) measure_lines(views[i].buf, views[i].len, &lines, &longest);
     allocated = allocate_output(&out, lines, longest);
     for (Py_ssize_t i = 0; allocated == 0 && !out.failed && i < count; i++)
-        tokenize_buffer(views[i].buf, views[i].len, (int32_t)i, &out);
+        tokenize_buffer(views[i].buf, views[i].len, (int32_t)i, first_lines[i], &out);
     Py_END_ALLOW_THREADS
     if (allocated < 0 || out.failed)
         PyErr_NoMemory();
@@ -454,13 +556,16 @@ static PyObject *tokenize(PyObject *self, PyObject *args) {
 done:
     for (Py_ssize_t i = 0; i < taken; i++) PyBuffer_Release(&views[i]);
     PyMem_Free(views);
+    PyMem_Free(first_lines);
+    Py_XDECREF(numbers);
     Py_DECREF(sequence);
     return result;
 }
 
 static PyMethodDef METHODS[] = {
     {"tokenize", tokenize, METH_VARARGS,
-     "Typed column buffers of the access-log lines of some files, and the lines left to read carefully."},
+     "Typed column buffers of the access-log lines of some files or slices (each numbered from its first line), "
+     "and the lines left to read carefully."},
     {NULL, NULL, 0, NULL},
 };
 

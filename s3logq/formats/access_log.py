@@ -3,12 +3,13 @@
 The native tokenizer (`_access_tokenizer.c`) reads, checks and types each line in one pass, outside the GIL.
 The rare line it cannot vouch for (a raw quote inside a quoted field, another time zone, a cut line) is
 read here by a careful per-line parser, or becomes a Reject with its file, line number and reason.
+Both agree on what a line is: LF, CRLF and a lone CR end one, and a UTF-8 byte order mark starting it is not data.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -28,6 +29,12 @@ FIELDS = [
 MIN_FIELDS = 18  # the oldest documented lines end after the version ID (field 18)
 MIN_TOKENS = MIN_FIELDS + 1
 _TIME_FORMAT = "[%d/%b/%Y:%H:%M:%S"
+# Request times outside these are damaged lines (the tokenizer's MIN_YEAR/MAX_YEAR): they would break the
+# day split and nanosecond timestamps (which end in 2262) downstream, so they are rejected, with the reason.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+_LARGEST_INT64 = 2**63 - 1
+UNREADABLE = "the careful parser failed on this line"
 _NUMBER_COLUMNS = ("bytessent", "objectsize", "totaltime", "turnaroundtime")  # in the tokenizer's order
 # The tokenizer's text columns, in its order (http_method is derived from the request-URI).
 _TEXT_COLUMNS = ("bucketowner", "bucket_name", "remoteip", "requester", "requestid", "operation", "key",
@@ -62,37 +69,96 @@ class Reject:
     raw_line: str
 
 
+# One file, or a slice of one cut at a line end: (data, file name) or (data, file name, number of its first line).
+Slice = tuple[bytes | memoryview, str] | tuple[bytes | memoryview, str, int]
+
+
 def parse_access_log(data: bytes, log_file: str) -> tuple[pa.Table, list[Reject]]:
     """One access-log file as typed rows (PARSED_SCHEMA) and the lines that could not be read."""
     return parse_access_logs([(data, log_file)])
 
 
-def parse_access_logs(files: list[tuple[bytes, str]]) -> tuple[pa.Table, list[Reject]]:
-    """Several access-log files read in one call (small files cost one call, not one each).
+def parse_access_logs(files: Sequence[Slice]) -> tuple[pa.Table, list[Reject]]:
+    """Several access-log files, or slices of them, read in one call (small files cost one call, not one each).
 
-    Rows keep the file and line they came from; rows read carefully follow the others. `log_file` is
-    dictionary-encoded here (one name per file, not per row); the lake stores it as plain text.
+    A slice `(data, name, first_line)` numbers its lines from `first_line`, so its rows and rejects carry the
+    file's own line numbers; it must start where a line starts (never between the CR and LF of a CRLF). Rows
+    keep the file and line they came from; rows read carefully follow the others, as a second chunk.
+    `log_file` is dictionary-encoded here (one name per file, not per row); the lake stores it as plain text.
     """
-    files = [(data, name) for data, name in files if data]
-    if not files:
+    slices = [(item[0], item[1], item[2] if len(item) > 2 else 1) for item in files if len(item[0])]  # type: ignore[misc]
+    if not slices:
         return PARSED_SCHEMA.empty_table(), []
-    tokens = tokenize([data for data, _ in files])
+    names = list(dict.fromkeys(name for _, name, _ in slices))
+    file_of_slice = [names.index(name) for _, name, _ in slices] if len(names) < len(slices) else None
+    tokens = tokenize([data for data, _, _ in slices], [first for _, _, first in slices])
     columns = _native_columns(tokens)
-    retried: list[list] = []
+    careful_rows, rejects = _read_declined_lines(slices, tokens)
+    dictionary = pa.array(names, pa.string())
+    batches = [_batch(columns, dictionary, file_of_slice)]
+    if careful_rows:
+        batches.append(_batch(_careful_columns(careful_rows), dictionary, file_of_slice))
+    return pa.Table.from_batches(batches, schema=PARSED_SCHEMA), rejects
+
+
+def _batch(columns: dict[str, pa.Array], names: pa.Array, file_of_slice: list[int] | None) -> pa.RecordBatch:
+    """Columns as a batch of PARSED_SCHEMA, `log_file` pointing into the names (several slices may share one)."""
+    file_numbers = columns.pop("file_number")
+    if file_of_slice is not None:
+        file_numbers = pa.array(np.asarray(file_of_slice, np.int32)[file_numbers.to_numpy(zero_copy_only=False)])
+    columns["log_file"] = pa.DictionaryArray.from_arrays(file_numbers, names)
+    return pa.RecordBatch.from_arrays([columns[field.name] for field in PARSED_SCHEMA], schema=PARSED_SCHEMA)
+
+
+def _read_declined_lines(slices: list[tuple[bytes | memoryview, str, int]], tokens: dict) -> tuple[list[list], list[Reject]]:
+    """The lines the tokenizer declined, each cut from its buffer by its byte range and read carefully alone."""
+    careful_rows: list[list] = []
     rejects: list[Reject] = []
-    bad_files = np.frombuffer(tokens["bad_files"], np.int32)
-    bad_lines = np.frombuffer(tokens["bad_lines"], np.int32)
-    for index in np.unique(bad_files).tolist():
-        data, name = files[index]
-        rows, file_rejects = _read_carefully(data, bad_lines[bad_files == index].tolist(), name)
-        retried += [row + [index] for row in rows]
-        rejects += file_rejects
-    if retried:
-        careful = _careful_columns(retried)
-        columns = {name: pa.concat_arrays([columns[name], careful[name]]) for name in columns}
-    names = pa.array([name for _, name in files], pa.string())
-    columns["log_file"] = pa.DictionaryArray.from_arrays(columns.pop("file_number"), names)
-    return pa.Table.from_arrays([columns[field.name] for field in PARSED_SCHEMA], schema=PARSED_SCHEMA), rejects
+    declined = zip(np.frombuffer(tokens["bad_files"], np.int32).tolist(),
+                   np.frombuffer(tokens["bad_lines"], np.int32).tolist(),
+                   np.frombuffer(tokens["bad_starts"], np.int64).tolist(),
+                   np.frombuffer(tokens["bad_ends"], np.int64).tolist(), strict=True)
+    for file_number, line_number, start, end in declined:
+        data, name, _ = slices[file_number]
+        text = bytes(data[start:end]).decode("utf-8", "replace")
+        try:
+            fields = read_line(text)
+        except Exception as error:  # noqa: BLE001 - a parser bug costs its line, not the file (the fuzz test hunts these)
+            fields = f"{UNREADABLE}: {type(error).__name__}: {error}"
+        if isinstance(fields, str):
+            rejects.append(Reject(name, line_number, fields, text))
+        else:
+            careful_rows.append([*fields, line_number, file_number])
+    return careful_rows, rejects
+
+
+def line_slices(pieces: Iterable[bytes], slice_bytes: int = 8 << 20) -> Iterator[tuple[bytes, int]]:
+    """A stream of bytes (a decompressor's output) cut at line ends into slices of about `slice_bytes`.
+
+    Yields each slice with the number of its first line, counted as the tokenizer counts (LF, CRLF, lone CR):
+    `parse_access_logs` of the slices reads what the whole text reads. A slice never ends on a CR whose LF may
+    be in the next piece.
+    """
+    pending = bytearray()
+    first_line = 1
+    for piece in pieces:
+        pending += piece
+        if len(pending) < slice_bytes:
+            continue
+        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1)) + 1
+        if cut == 0:
+            continue  # one line longer than a slice: wait for its end
+        chunk = bytes(pending[:cut])
+        del pending[:cut]
+        yield chunk, first_line
+        first_line += count_line_ends(chunk)
+    if pending:
+        yield bytes(pending), first_line
+
+
+def count_line_ends(data: bytes) -> int:
+    """Line ends in `data`, a CRLF counting once (a slice's line count when it ends at a line end)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _native_columns(tokens: dict) -> dict[str, pa.Array]:
@@ -112,29 +178,13 @@ def _native_columns(tokens: dict) -> dict[str, pa.Array]:
     return columns
 
 
-def _read_carefully(data: bytes, numbers: list[int], log_file: str) -> tuple[list[list], list[Reject]]:
-    """Lines the tokenizer could not vouch for, read one by one: rows, or rejects with the reason."""
-    if not numbers:
-        return [], []
-    lines = data.split(b"\n")
-    retried, rejects = [], []
-    for number in numbers:
-        text = lines[number - 1].rstrip(b"\r").decode("utf-8", "replace")
-        tokens = parse_line(text)
-        if tokens is None:
-            rejects.append(Reject(log_file, number, _reject_reason(text), text))
-        else:
-            retried.append(tokens + [number])
-    return retried, rejects
-
-
 def _careful_columns(rows: list[list]) -> dict[str, pa.Array]:
     """Typed columns of lines read carefully (FIELDS tokens, line and file number): '-' is NULL."""
     by_name: dict[str, Sequence] = dict(zip([*FIELDS, "log_line", "file_number"], zip(*rows, strict=True),
                                             strict=True))
     values: dict[str, list] = {name: [None if v == "-" else v for v in by_name[name]]
                                for name in FIELDS if name in _TYPES}
-    for name in ("httpstatus", *_NUMBER_COLUMNS):
+    for name in ("httpstatus", *_NUMBER_COLUMNS):  # read_line checked each fits its type
         values[name] = [None if v is None else int(v) for v in values[name]]
     values["key"] = [None if k is None else unquote(k, errors="replace") for k in values["key"]]
     values["http_method"] = [u.split(" ", 1)[0] if u and " " in u else None for u in values["request_uri"]]
@@ -146,8 +196,8 @@ def _careful_columns(rows: list[list]) -> dict[str, pa.Array]:
 
 # --- the careful per-line parser -------------------------------------------------------------------------
 _TOKEN = r"([^ ]+)"  # fields are separated by single spaces; a stray tab is part of its field
-_HEAD = r"^" + " ".join([_TOKEN, _TOKEN]) + r" (\[[^\]]*) ([+-]\d{4}\]) " + " ".join([_TOKEN] * 5)
-_NUMBERS = r" (\d{3}|-) " + _TOKEN + r" (\d+|-) (\d+|-) (\d+|-) (\d+|-)"
+_HEAD = r"^" + " ".join([_TOKEN, _TOKEN]) + r" (\[[^\]]*) ([+-][0-9]{4}\]) " + " ".join([_TOKEN] * 5)
+_NUMBERS = r" ([0-9]{3}|-) " + _TOKEN + r" ([0-9]+|-) ([0-9]+|-) ([0-9]+|-) ([0-9]+|-)"
 _TAIL_WITHOUT_QUOTES = r'((?: [^ "]+)*) ?$'  # version ID, host ID, ... never hold a quote
 _TAIL_ANY = r"((?: [^ ]+)*) ?$"
 
@@ -167,22 +217,54 @@ _LINE_PATTERNS = (
 _UNESCAPE = re.compile(r"\\(.)")
 
 
-def parse_line(text: str) -> list[str | None] | None:
-    """Raw string fields (FIELDS order) of one line read carefully, or None when it is not a record."""
+# The time of a record, in any zone (the tokenizer's is_record_time): two in a line are two records whose line
+# end was lost (`cat` of a file without its final newline). Read as one, the second would land in a field.
+_RECORD_TIME = re.compile(r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\]")
+
+
+def read_line(text: str) -> list[str | None] | str:
+    """Raw string fields (FIELDS order) of one line read carefully, or the reason it is not a record."""
+    if len(_RECORD_TIME.findall(text)) > 1:
+        return "two records on one line (a line end is missing)"
     for pattern in _LINE_PATTERNS:
         match = pattern.match(text)
         if match:
-            tokens = _tokens_from_match(match.groups())
-            return tokens if _utc_time(tokens[2], tokens[3]) is not None else None
-    return None
+            return _checked(_tokens_from_match(match.groups()))
+    return _reject_reason(text)
 
 
-def _utc_time(time_part: str | None, tz_part: str | None) -> datetime | None:
-    """`[06/Feb/2019:00:00:38` + `+0000]` as an aware datetime, in whatever zone the line gives."""
+def parse_line(text: str) -> list[str | None] | None:
+    """Raw string fields (FIELDS order) of one line read carefully, or None when it is not a record."""
+    fields = read_line(text)
+    return None if isinstance(fields, str) else fields
+
+
+def _checked(fields: list[str | None]) -> list[str | None] | str:
+    """The fields when each value fits its column, else why not."""
+    moment = _utc_time(fields[2], fields[3])
+    if isinstance(moment, str):
+        return moment
+    for name in _NUMBER_COLUMNS:
+        value = fields[FIELDS.index(name)] or "-"
+        digits = value.lstrip("0")  # leading zeros are allowed; a long number is refused before int() reads it
+        if value != "-" and (len(digits) > 19 or int(digits or "0") > _LARGEST_INT64):
+            return f"{name} {value} does not fit a 64-bit integer"
+    return fields
+
+
+def _utc_time(time_part: str | None, tz_part: str | None) -> datetime | str:
+    """`[06/Feb/2019:00:00:38` + `+0000]` as an aware UTC datetime (from whatever zone), else why not."""
     try:
-        return datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]").astimezone(UTC)
+        local = datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]")
     except (ValueError, TypeError):
-        return None
+        return "request time is not a date"
+    try:
+        moment = local.astimezone(UTC)
+    except OverflowError:  # the zone moves it past year 9999 or before year 1
+        moment = None
+    if moment is None or not EARLIEST_TIME <= moment < END_OF_TIME:
+        return f"request time {time_part[1:]} {tz_part[:-1]} out of range (years {EARLIEST_TIME.year} to {END_OF_TIME.year - 1})"  # type: ignore[index]
+    return moment
 
 
 def _tokens_from_match(groups: tuple) -> list[str | None]:
@@ -204,9 +286,10 @@ def _unquote_group(quoted: str | None, bare: str | None) -> str:
 
 
 def _reject_reason(text: str) -> str:
+    """Why a line no pattern matched is not a record."""
     tokens = text.split(" ")
     if len(tokens) < MIN_TOKENS:
         return f"too few fields ({len(tokens)} tokens, a record has at least {MIN_TOKENS})"
-    if not re.match(r"\[\d{2}/\w{3}/\d{4}:", tokens[2]):
+    if not re.match(r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:", tokens[2]):
         return "no request time in field 3"
     return "fields do not parse (status, sizes or times are not numbers)"
