@@ -483,6 +483,107 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
     return None
 
 
+def threshold_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--threshold", "thresholds", multiple=True, metavar="DETECTION.NAME=VALUE",
+                        help="change a detection's threshold, e.g. mass-deletion.min_objects=500 (repeatable)")(command)
+
+
+def _severity_choice() -> click.Choice:
+    from s3logq.catalog.detection import SEVERITIES
+
+    return click.Choice(SEVERITIES)
+
+
+@cli.command("detections")
+@output_options
+@_fail_cleanly
+def detections_command(fmt: str | None, output: str | None) -> None:
+    """List the detections: name, log type, severity, ATT&CK technique, title, thresholds, description."""
+    from s3logq.catalog.detection import TECHNIQUES, load_detections
+
+    rows = [{"name": d.name, "logs": d.log_type, "severity": d.severity, "technique": d.technique,
+             "technique_name": TECHNIQUES[d.technique][0], "title": d.title,
+             "thresholds": ", ".join(f"{t.name}={t.default}" for t in d.thresholds),
+             "identity": ", ".join(d.identity), "description": d.description} for d in load_detections()]
+    _emit(pa.Table.from_pylist(rows), fmt, output)
+
+
+@cli.command("detect")
+@click.option("--since", type=When(), help="findings at or after WHEN (YYYY-MM-DD or ISO-8601, UTC)")
+@click.option("--until", type=When(), help="findings before WHEN (exclusive)")
+@click.option("--severity", "min_severity", type=_severity_choice(), default="info", show_default=True,
+              help="this severity and above")
+@click.option("--bucket", "buckets", multiple=True, help="only this bucket's findings (repeatable); "
+                                                         "account-level findings are kept")
+@threshold_option
+@click.option("--output", "-o", "output", metavar="PATH",
+              help="write to a file or s3:// URI instead of the terminal (- for standard output)")
+@click.option("--format", "-f", "fmt", type=click.Choice([*FORMATS, "ocsf"]),
+              help="table (default on a terminal), csv, json, parquet, or ocsf (OCSF Detection Finding JSON)")
+@click.pass_obj
+@_fail_cleanly
+def detect_command(lake: Lake, since: datetime | None, until: datetime | None, min_severity: str,
+                   buckets: tuple[str, ...], thresholds: tuple[str, ...], output: str | None, fmt: str | None) -> None:
+    """Run every detection over the lake and print every finding, newest first."""
+    from s3logq.detect import find_all, findings_table, ocsf_json, parse_thresholds
+    from s3logq.output import write_bytes
+
+    check_range(since, until)
+    if fmt != "ocsf":
+        format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
+    findings = find_all(get_engine("duckdb", _existing(lake)), since, until, thresholds=parse_thresholds(thresholds),
+                        min_severity=min_severity, lake_option=None if str(lake.root) == "s3logq-lake" else str(lake.root))
+    findings = [f for f in findings if not buckets or f.bucket_name is None or f.bucket_name in buckets]
+    if fmt == "ocsf":
+        data = ocsf_json(list(reversed(findings)))
+        if output and output != "-":
+            click.echo(f"wrote {len(findings):,} findings to {write_bytes(data, output)}", err=True)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return
+    table = findings_table(findings, newest_first=True)
+    if format_for(output, fmt) == "table":  # the terminal gets what fits: csv, json and parquet get every column
+        table = table.select(["event_time", "severity", "detection", "bucket_name", "object_key", "principal",
+                              "source_ip", "detail"])
+    _emit(table, fmt, output, title="Findings (newest first)")
+
+
+@cli.command("watch")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--every", default="5m", show_default=True, help="time between cycles: 30s, 5m, 1h")
+@notify_option
+@click.option("--min-severity", type=_severity_choice(), default="low", show_default=True,
+              help="notify findings of this severity and above (all are stored)")
+@click.option("--once", is_flag=True, help="one cycle, then exit (for cron, a systemd timer, a container job)")
+@threshold_option
+@click.option("--workers", type=click.IntRange(1, 64), show_default="16 with s3:// sources, else CPU count",
+              help="files read and parsed at once")
+@aws_options
+@click.pass_obj
+@_fail_cleanly
+def watch_command(lake: Lake, sources: tuple[str, ...], every: str, notify_targets: tuple[str, ...],
+                  min_severity: str, once: bool, thresholds: tuple[str, ...], workers: int | None,
+                  profile: str | None, region: str | None, endpoint_url: str | None) -> None:
+    """Each cycle: ingest the new log files, run every detection over the new data, and deliver each new
+    finding once to every --notify target (retried next cycle when a target is down). One line per cycle."""
+    from s3logq.catalog.detection import find_detection
+    from s3logq.detect import parse_thresholds
+    from s3logq.ingest import workers_for
+    from s3logq.notify import check_targets
+    from s3logq.watch import WatchJob, parse_every, watch
+
+    check_targets(list(notify_targets))
+    settings = parse_thresholds(thresholds)
+    for name, values in settings.items():  # an unknown detection or threshold fails now, not in a cycle
+        find_detection(name).bind(None, None, values)
+    job = WatchJob(sources, notify_targets, min_severity, parse_every(every), settings,
+                   workers or workers_for(sources), profile, region, endpoint_url)
+    last = watch(lake, job, once=once)
+    if once and (last is None or not last.ok):
+        sys.exit(EXIT_FILE_FAILED)
+
+
 @cli.command("report")
 @click.option("--since", type=When(), help=PARAMETERS["since"])
 @click.option("--until", type=When(), help=PARAMETERS["until"])

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -23,6 +23,16 @@ PREVIEW_ROWS = 5
 PREVIEW_COLUMN_WIDTH = 40
 SCHEMES = ("mailto:", "sns:", "https://", "http://")
 TIMEOUT_SECONDS = 15
+
+
+class Message(Protocol):
+    """What a notifier sends: a subject and a body (mail, SNS) and a JSON payload (webhooks)."""
+
+    def subject(self) -> str: ...
+
+    def body(self) -> str: ...
+
+    def payload(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def notify(targets: list[str], event: NotifyEvent, *, endpoint_url: str | None = None,
+def notify(targets: list[str], event: Message, *, endpoint_url: str | None = None,
            profile: str | None = None, on_warning: Callable[[str], None] = _warn) -> list[str]:
     """Send the event to every target; returns the targets that failed (each also a warning)."""
     failed = []
@@ -180,7 +190,7 @@ def _flag(value: object) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def send_mail(address: str, event: NotifyEvent, settings: SmtpSettings | None = None) -> None:
+def send_mail(address: str, event: Message, settings: SmtpSettings | None = None) -> None:
     # mail, TLS and HTTP modules are imported when a notification is sent: `s3logq run` loads this module
     import smtplib
     import ssl
@@ -206,7 +216,7 @@ def send_mail(address: str, event: NotifyEvent, settings: SmtpSettings | None = 
 
 # --- SNS and webhooks -----------------------------------------------------------------------------------------
 
-def publish_sns(topic_arn: str, event: NotifyEvent, endpoint_url: str | None = None,
+def publish_sns(topic_arn: str, event: Message, endpoint_url: str | None = None,
                 profile: str | None = None) -> None:
     from s3logq.sources.s3 import make_client
 
@@ -218,7 +228,7 @@ def publish_sns(topic_arn: str, event: NotifyEvent, endpoint_url: str | None = N
     sns.publish(TopicArn=topic_arn, Subject=subject, Message=event.body())
 
 
-def post_webhook(url: str, event: NotifyEvent) -> None:
+def post_webhook(url: str, event: Message) -> None:
     import urllib.request
 
     request = urllib.request.Request(url, data=json.dumps(event.payload(), default=str).encode(),

@@ -54,7 +54,7 @@ _THRESHOLD = re.compile(r"^([a-z_]+)\s*=\s*(\"[^\"]*\"|[^:\s]+)\s*:\s*(.+)$")
 _PLACEHOLDER = re.compile(r"\$([a-z_]+)")
 
 
-class DetectionError(Exception):
+class DetectionError(ValueError):
     """An unknown detection or threshold: one clear line for the user."""
 
 
