@@ -48,11 +48,8 @@ class DuckDBEngine:
         for table_name in TABLES:
             files = self.lake.part_files(table_name, since, until)
             if files:
-                # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings.
-                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 try:
-                    connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS SELECT * FROM read_parquet("
-                                       f"[{listed}], union_by_name = true)").fetchall()
+                    connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS {read_parts_sql(files)}").fetchall()
                 except duckdb.Error as error:  # a part the manifest lists is missing, truncated or not Parquet
                     raise LakeError(f"the lake's {table_name} parts cannot be read: {_first_line(error)}") from None
             else:
@@ -60,6 +57,27 @@ class DuckDBEngine:
                 connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS SELECT * FROM _empty_{table_name}"
                                    ).fetchall()
         return connection
+
+
+def read_parts_sql(paths: list[str]) -> str:
+    """SELECT of the rows of Parquet parts, by column name: one read_parquet per schema, joined by UNION ALL BY NAME.
+
+    One read_parquet with union_by_name over parts of two schemas is an internal error in DuckDB 2.0 when a
+    struct gained a struct field (CloudTrail's useridentity.onbehalfof) and is NULL in a row of an older part.
+    """
+    import pyarrow.parquet as pq
+
+    by_schema: dict[object, list[str]] = {}
+    for path in paths:
+        try:
+            schema: object = pq.read_schema(path).remove_metadata()
+        except (OSError, pa.ArrowException):
+            schema = path  # read alone: DuckDB names the part it cannot read
+        by_schema.setdefault(schema, []).append(path)
+    # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings.
+    return " UNION ALL BY NAME ".join(
+        "SELECT * FROM read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in group) + "], "
+        "union_by_name = true)" for group in by_schema.values())
 
 
 def empty_table(table_name: str) -> pa.Table:
