@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean mutate
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ bench: install
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/s3.py
 	$(BIN)/python bench/report.py
+
+# Slow (tens of minutes), so not in `make test`; needs `$(BIN)/pip install -e '.[mutation]'`. docs/mutation.md
+mutate:
+	$(BIN)/python tools/mutate.py sql
+	$(BIN)/python tools/mutate.py python
 
 clean:
 	rm -rf demo-lake demo-logs .pytest_cache
