@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,12 +30,13 @@ from s3logq.output import (
     rich_table,
     write_table,
 )
-from s3logq.sources import DateRange, SourceError, SourceFile, list_sources
+from s3logq.sources import DateRange, SourceError, SourceFile, SourceUnavailable, list_sources
 from s3logq.status import lake_status
 from s3logq.times import check_range, parse_when
 
 if TYPE_CHECKING:
     from s3logq.ingest import IngestOptions, IngestReport
+    from s3logq.sources.s3 import S3Stats
 
 EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
@@ -42,6 +44,9 @@ _EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeErro
 
 
 _USAGE_ERRORS = (SourceError, QueryError, CatalogError, ValueError)
+# Runtime failures whose classes derive from a usage error's: a listing that failed (network, credentials,
+# access), data that Arrow cannot hold or write (ArrowInvalid is a ValueError).
+_RUNTIME_ERRORS = (SourceUnavailable, pa.ArrowException)
 
 
 def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,7 +58,8 @@ def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except _EXPECTED_ERRORS as error:
             message = _os_message(error) if isinstance(error, OSError) else str(error)
-            raise (_UsageFailure if isinstance(error, _USAGE_ERRORS) else _Failure)(message) from None
+            usage = isinstance(error, _USAGE_ERRORS) and not isinstance(error, _RUNTIME_ERRORS)
+            raise (_UsageFailure if usage else _Failure)(message) from None
 
     return wrapper
 
@@ -61,6 +67,8 @@ def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
 def _os_message(error: OSError) -> str:
     """'PATH: reason': the reason alone ('No such file or directory') does not say which path."""
     reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC or "[errno 28]" in reason.lower():  # Arrow's own IO errors carry no errno
+        return f"disk full{f' writing {error.filename}' if error.filename else ''}: no space left on the device"
     return f"{error.filename}: {reason}" if error.filename else reason
 
 
@@ -169,14 +177,29 @@ def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: d
     check_range(since, until)
     options = IngestOptions(log_type, since, until, tuple(buckets), workers or workers_for(sources))
     stats = S3Stats()
-    files = list(list_sources(list(sources), days=DateRange.of(since, until), buckets=tuple(buckets),
-                              max_workers=options.workers, stats=stats, profile=profile, region=region,
-                              endpoint_url=endpoint_url))
+    files = _listed(list_sources(list(sources), days=DateRange.of(since, until), buckets=tuple(buckets),
+                                 max_workers=options.workers, stats=stats, profile=profile, region=region,
+                                 endpoint_url=endpoint_url), stats)
     report = _ingest_with_progress(lake, files, options)
     _print_report(report)
     if stats.retries:
         click.echo(f"  {stats.retries:,} S3 requests retried (throttling, dropped connections)")
     sys.exit(EXIT_FILE_FAILED if report.failures else 0)
+
+
+def _listed(sources: Iterator[SourceFile], stats: S3Stats) -> list[SourceFile]:
+    """Every source file; on a terminal, a long listing (a large S3 prefix) shows on stderr how far it got."""
+    if not sys.stderr.isatty():
+        return list(sources)
+    from rich.console import Console
+
+    files: list[SourceFile] = []
+    with Console(stderr=True).status("listing the logs") as status:
+        for source in sources:
+            files.append(source)
+            if len(files) % 500 == 0:
+                status.update(f"listing the logs: {len(files):,} files found ({stats.listings:,} S3 listings)")
+    return files
 
 
 def _ingest_with_progress(lake: Lake, files: list[SourceFile], options: IngestOptions) -> IngestReport:
@@ -284,13 +307,24 @@ def _athena_cost(engine: Engine) -> None:
 @cli.command("sql")
 @click.argument("query")
 @engine_option
+@click.option("--allow-files", "readable", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="let the query read this file or folder of yours too (repeatable; duckdb engine)")
 @output_options
 @click.pass_obj
 @_fail_cleanly
-def sql_command(lake: Lake, query: str, engine_name: str, fmt: str | None, output: str | None) -> None:
-    """Run SQL (DuckDB dialect; translated for --engine spark) over the tables access_log, cloudtrail and rejects."""
+def sql_command(lake: Lake, query: str, engine_name: str, readable: tuple[str, ...], fmt: str | None,
+                output: str | None) -> None:
+    """Run a query (DuckDB dialect; translated for --engine spark) over the tables access_log, cloudtrail and
+    rejects. Read-only: it reads no other file unless --allow-files names it, and writes none (use --output)."""
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
-    engine = _engine(engine_name, lake)
+    if readable and engine_name != "duckdb":
+        raise click.UsageError("--allow-files works with --engine duckdb only")
+    if readable:
+        from s3logq.engines.duckdb import DuckDBEngine
+
+        engine: Engine = DuckDBEngine(_existing(lake), readable=readable)
+    else:
+        engine = _engine(engine_name, lake)
     _emit(engine.query(query), fmt, output)
     _athena_cost(engine)
 

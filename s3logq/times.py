@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+# A bound is moved by a few days (late delivery, the day before a range): it must stay inside Python's
+# calendar (years 1 to 9999) once moved, in UTC.
+EARLIEST = datetime(1, 1, 8, tzinfo=UTC)
+LATEST = datetime(9999, 12, 24, tzinfo=UTC)
+
 
 def parse_when(text: str) -> datetime:
     """A timezone-aware datetime; ValueError with a readable message otherwise."""
@@ -14,7 +19,15 @@ def parse_when(text: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:
+        in_range = EARLIEST <= moment.astimezone(UTC) <= LATEST
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+        in_range = False
+    if not in_range:
+        raise ValueError(f"{text!r} is outside the times s3logq handles ({EARLIEST.date()} to {LATEST.date()} "
+                         "UTC); leave the option out for no bound")
+    return moment
 
 
 def check_range(since: datetime | None, until: datetime | None) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,17 +100,65 @@ def test_a_new_lake_still_starts_from_nothing(logs: Path, tmp_path: Path) -> Non
     assert code == 0 and "1 files already ingested" in out
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete"])
-def test_a_damaged_or_missing_part_is_one_error_line_naming_it(lake: Path, damage: str) -> None:
-    (part,) = (lake / "access_log").rglob("*.parquet")
-    if damage == "truncate":
-        part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
-    else:
+TRAIL = {"Records": [{"eventTime": "2024-03-01T10:00:00Z", "eventName": "GetObject", "eventID": "e1",
+                      "eventSource": "s3.amazonaws.com", "requestParameters": {"bucketName": "acme", "key": "k"}}]}
+
+
+@pytest.fixture
+def two_day_lake(logs: Path, tmp_path: Path) -> Path:
+    """Access logs of 03-01 (3 + 2000 rows) and 03-02 (1 row), one CloudTrail event, one rejected line: one part
+    each. 2000 rows of distinct keys make the 03-01 part mostly column data, so its first half is no footer."""
+    many = [LINES[0].replace("k0.txt", f"many/{n:05d}.txt").replace(" R0 ", f" R{n}X ") for n in range(2000)]
+    (logs / "2024-03-01-11-05-00-MANY").write_text("\n".join(many) + "\n")
+    (logs / "2024-03-02-10-05-00-BBBB").write_text(LINES[0].replace("01/Mar", "02/Mar") + "\nnot a log line\n")
+    (logs / "111122223333_CloudTrail_us-east-1_20240301T1000Z_abc.json").write_text(json.dumps(TRAIL))
+    lake = tmp_path / "lake"
+    code, _, stderr = invoke(lake, "ingest", str(logs))
+    assert code == 0, stderr
+    return lake
+
+
+def damage_part(part: Path, how: str) -> None:
+    content = part.read_bytes()
+    if how == "delete":
         part.unlink()
-    for command in (["run", "requests"], ["sql", "select count(*) from access_log"]):
+    elif how == "truncate":
+        part.write_bytes(content[: len(content) // 2])
+    else:  # the footer intact, the column data scrambled: seen only when the rows are read
+        part.write_bytes(content[:4] + bytes(b ^ 0x5A for b in content[4: len(content) // 2])
+                         + content[len(content) // 2:])
+
+
+@pytest.mark.parametrize("how", ["truncate", "delete", "scramble"])
+def test_a_damaged_part_fails_only_the_queries_that_need_its_table_and_day(two_day_lake: Path, how: str) -> None:
+    lake = two_day_lake
+    (part,) = (lake / "access_log" / "day=2024-03-01").glob("*.parquet")
+    damage_part(part, how)
+    # what needs the part: one line naming it, exit 1 (the lake is damaged; the command was right)
+    for command in (["run", "requests", "--format", "csv"], ["sql", "select max(key) from access_log"],
+                    ["sql", 'select count(distinct key) from "ACCESS_LOG"'],
+                    ["run", "requests", "--since", "2024-03-01T10:00:01Z", "--until", "2024-03-01T12:00:00Z"]):
         code, _, stderr = invoke(lake, *command)
-        assert code == 1
-        assert "access_log parts cannot be read" in one_error_line(stderr) and part.name in stderr
+        assert code == 1, (command, stderr)
+        line = one_error_line(stderr)
+        assert f"access_log part {part}" in line, line
+    # what does not: answers as before
+    code, out, stderr = invoke(lake, "run", "requests", "--since", "2024-03-02", "--format", "json")
+    assert code == 0, stderr
+    assert [r["key"] for r in json.loads(out)] == ["k0.txt"]
+    code, out, stderr = invoke(lake, "sql", "select (select count(*) from cloudtrail) as events, "
+                               "(select count(*) from rejects) as rejected", "--format", "json")
+    assert code == 0, stderr
+    assert json.loads(out) == [{"events": 1, "rejected": 1}]
+    code, out, stderr = invoke(lake, "sql", "select 'access_log' as name", "--format", "csv")
+    assert code == 0 and out.splitlines()[1] == '"access_log"', stderr  # a string is not the table
+
+
+def test_a_query_error_on_a_sound_lake_is_still_a_usage_error(two_day_lake: Path) -> None:
+    for query in ("select nope from access_log", "select 'a'::int from access_log",
+                  "select regexp_matches(key, '(') from access_log"):
+        code, _, stderr = invoke(two_day_lake, "sql", query)
+        assert code == 2 and "part" not in one_error_line(stderr), stderr
 
 
 def test_a_broken_link_in_a_folder_fails_that_file_by_name_and_the_rest_is_ingested(logs: Path,
@@ -226,3 +279,107 @@ def test_output_below_a_file_says_which_file_is_in_the_way(lake: Path, tmp_path:
 def test_empty_sql_is_a_usage_error_not_zero_rows(lake: Path, query: str) -> None:
     code, out, stderr = invoke(lake, "sql", query)
     assert code == 2 and one_error_line(stderr) == "error: no SQL given" and out == ""
+
+
+# --- FIFOs, sockets and devices: named, never opened ---------------------------------------------------------
+
+def ingest_in_a_child(lake: Path, *sources: Path) -> subprocess.CompletedProcess[str]:
+    """The real entry point, in a process of its own with a deadline: a FIFO that is opened hangs it for good."""
+    entry_point = Path(sys.executable).parent / "s3logq"
+    return subprocess.run([str(entry_point), "--lake", str(lake), "ingest", *map(str, sources)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_fifo_socket_and_device_link_in_a_folder_are_named_and_skipped_and_the_rest_is_ingested(
+        logs: Path, tmp_path: Path) -> None:
+    os.mkfifo(logs / "2024-03-01-11-00-00-FIFO")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(logs / "2024-03-01-12-00-00-SOCK"))
+    (logs / "2024-03-01-13-00-00-ZERO").symlink_to("/dev/zero")  # read, it never ends
+    try:
+        result = ingest_in_a_child(tmp_path / "lake", logs)
+    finally:
+        listener.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "3 access_log rows" in result.stdout
+    errors = result.stderr.splitlines()
+    assert errors == [
+        f"error: {logs}/2024-03-01-11-00-00-FIFO: is a FIFO (named pipe), not a log file: skipped without opening it",
+        f"error: {logs}/2024-03-01-12-00-00-SOCK: is a socket, not a log file: skipped without opening it",
+        f"error: {logs}/2024-03-01-13-00-00-ZERO: is a character device, not a log file: skipped without opening it",
+        "3 file(s) could not be read; the rest was committed"]
+
+
+def test_a_fifo_named_directly_is_said_not_silently_passed_over(tmp_path: Path) -> None:
+    fifo = tmp_path / "access.log"
+    os.mkfifo(fifo)
+    result = ingest_in_a_child(tmp_path / "lake", fifo)
+    assert result.returncode == 1
+    assert f"error: {fifo}: is a FIFO (named pipe), not a log file: skipped without opening it" in result.stderr
+
+
+# --- the edges of the calendar --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["ingest", "LOGS", "--until", "9999-12-31"],
+    ["ingest", "LOGS", "--since", "0001-01-01"],
+    ["run", "requests", "--since", "9999-12-31T23:59:59-01:00"],
+    ["run", "requests", "--until", "0001-01-01T00:30:00+01:00"],
+    ["run", "requests", "--since", "2024-01-01", "--until", "9999-12-31T23:59:59.999999"],
+    ["report", "--until", "9999-12-31"],
+    ["investigate", "--logs", "LOGS", "--analysis", "requests", "--until", "9999-12-31"],
+])
+def test_a_time_at_the_edge_of_the_calendar_is_one_usage_line(lake: Path, logs: Path, command: list[str]) -> None:
+    code, out, stderr = invoke(lake, *[str(logs) if arg == "LOGS" else arg for arg in command])
+    assert code == 2 and "is outside the times s3logq handles" in one_error_line(stderr)
+
+
+@pytest.mark.parametrize("since, until, rows", [
+    ("0001-01-08", "9999-12-24", 3),  # the widest range there is: everything
+    ("9999-12-23", "9999-12-24", 0),
+    ("0001-01-08", "0001-01-09", 0),
+])
+def test_the_first_and_last_days_s3logq_handles_answer(lake: Path, logs: Path, since: str, until: str,
+                                                       rows: int) -> None:
+    code, out, stderr = invoke(lake, "run", "requests", "--since", since, "--until", until, "--format", "csv")
+    assert code == 0, stderr
+    assert len(out.splitlines()) == 1 + rows
+    code, out, stderr = invoke(lake, "ingest", str(logs), "--since", since, "--until", until)
+    assert code == 0, stderr
+
+
+# --- exit codes: 1 for what went wrong at run time, 2 for what the user asked wrongly ----------------------
+
+def test_output_to_a_full_device_says_disk_full_and_exits_1(lake: Path) -> None:
+    entry_point = Path(sys.executable).parent / "s3logq"
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([str(entry_point), "--lake", str(lake), "sql", "select * from range(100000)",
+                                 "--format", "csv"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 1
+    assert one_error_line(result.stderr).startswith("error: disk full")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs (needs root with CAP_SYS_ADMIN; skipped otherwise)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_ingest_onto_a_full_disk_says_disk_full_and_exits_1(tiny_disk: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    lines = [LINES[0].replace("k0.txt", f"k{n:06d}-{n * 7919 % 100003}.txt").replace(" R0 ", f" R{n}Q ")
+             for n in range(20_000)]
+    (big / "2024-03-01-10-05-00-BIG").write_text("\n".join(lines) + "\n")
+    code, _, stderr = invoke(tiny_disk / "lake", "ingest", str(big))
+    assert code == 1
+    line = one_error_line(stderr)
+    assert line.startswith("error: disk full") and "damaged" not in line

@@ -13,6 +13,10 @@ class SourceError(Exception):
     """A source that cannot be listed (missing path, no access): one clear line for the user."""
 
 
+class SourceUnavailable(SourceError):
+    """A source named right that cannot be listed now (network, credentials, access): a runtime failure."""
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """One log file: `uri` names it, (`size`, `version`) tell whether it changed since it was ingested."""

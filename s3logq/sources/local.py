@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat as file_kinds
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -31,7 +32,7 @@ def _walk(path: Path) -> Iterator[SourceFile]:
             for name in sorted(files):
                 if not name.startswith("."):
                     yield _source(Path(root) / name)
-    elif path.is_file():
+    else:  # a file, or a FIFO, socket or device named directly: _source tells them apart
         yield _source(path)
 
 
@@ -40,6 +41,9 @@ def _source(path: Path) -> SourceFile:
         stat = path.stat()
     except OSError as error:  # a broken link in a folder, or a file gone since it was listed: that file fails
         return SourceFile(_uri(Path(os.path.abspath(path))), 0, "", partial(_raise, error))
+    kind = _special_kind(stat.st_mode)
+    if kind:  # reading a FIFO waits forever, a device such as /dev/zero never ends: never opened
+        return SourceFile(_uri(Path(os.path.abspath(path))), 0, "", partial(_refuse, kind))
     return SourceFile(_uri(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(path.read_bytes), path)
 
 
@@ -50,3 +54,18 @@ def _uri(path: Path) -> str:
 
 def _raise(error: OSError) -> bytes:
     raise error
+
+
+def _special_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (None for a regular file)."""
+    if file_kinds.S_ISREG(mode):
+        return None
+    kinds = ((file_kinds.S_ISFIFO, "a FIFO (named pipe)"), (file_kinds.S_ISSOCK, "a socket"),
+             (file_kinds.S_ISCHR, "a character device"), (file_kinds.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _refuse(kind: str) -> bytes:
+    from s3logq.formats import UnreadableFile
+
+    raise UnreadableFile(f"is {kind}, not a log file: skipped without opening it")

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from s3logq.formats import UnreadableFile
-from s3logq.sources import DateRange, SourceError, SourceFile
+from s3logq.sources import DateRange, SourceError, SourceFile, SourceUnavailable
 
 DEFAULT_WORKERS = 16
 # Keys are dated by delivery: a file can hold requests of the day before its name's day at most this late.
@@ -29,6 +29,12 @@ LATE_DELIVERY = timedelta(days=1)
 # Reading a body that breaks off half way is not retried by botocore (the call had already returned).
 BODY_ATTEMPTS = 5
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
+# An endpoint that refuses or does not answer is said within ~10 s: the first listing is tried twice with
+# short timeouts, before the patient client (adaptive retries, for throttling) takes over.
+CONNECT_TIMEOUT_SECONDS = 3
+FIRST_LISTING_READ_TIMEOUT_SECONDS = 3
+FIRST_LISTING_ATTEMPTS = 2
+READ_TIMEOUT_SECONDS = 30
 SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest"})  # digests hold no events
 _SIMPLE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-\d{2}-\d{2}-\d{2}-")
 _YEAR = re.compile(r"(19|20)\d\d")
@@ -71,13 +77,15 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 def make_client(service: str = "s3", profile: str | None = None, region: str | None = None,
-                endpoint_url: str | None = None, max_pool_connections: int = DEFAULT_WORKERS) -> Any:
+                endpoint_url: str | None = None, max_pool_connections: int = DEFAULT_WORKERS,
+                attempts: int = 10, read_timeout: float = READ_TIMEOUT_SECONDS) -> Any:
     """A boto3 client with adaptive retries; credentials and endpoint come from boto3's usual chain."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
-    config = Config(retries={"mode": "adaptive", "max_attempts": 10},
+    config = Config(retries={"mode": "adaptive", "max_attempts": attempts},
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout,
                     max_pool_connections=max(10, max_pool_connections))
     try:
         session = boto3.session.Session(profile_name=profile, region_name=region)
@@ -96,8 +104,10 @@ def list_s3(uri: str, days: DateRange | None = None, buckets: tuple[str, ...] = 
     except ValueError as error:
         raise SourceError(str(error)) from None
     s3 = make_client("s3", profile, region, endpoint_url, max_workers)
+    first = make_client("s3", profile, region, endpoint_url, 1, FIRST_LISTING_ATTEMPTS,
+                        FIRST_LISTING_READ_TIMEOUT_SECONDS)
     stats = stats if stats is not None else S3Stats()
-    lister = _Lister(s3, bucket, days or DateRange(None, None), buckets, stats, max_workers)
+    lister = _Lister(s3, bucket, days or DateRange(None, None), buckets, stats, max_workers, first)
     for item in lister.walk(prefix):
         key = item["Key"]
         if key.endswith("/"):
@@ -110,9 +120,10 @@ class _Lister:
     """Walks a prefix folder by folder, listing only what the date range and buckets need."""
 
     def __init__(self, s3: Any, bucket: str, days: DateRange, buckets: tuple[str, ...], stats: S3Stats,
-                 workers: int) -> None:
+                 workers: int, first: Any = None) -> None:
         self.s3, self.bucket, self.days, self.buckets = s3, bucket, days, set(buckets)
         self.stats, self.workers = stats, workers
+        self.first = first  # the client of the first listing, quick to give up on an endpoint that is not there
 
     def walk(self, prefix: str) -> Iterator[dict]:
         pages = self.pages(prefix, delimiter="/")
@@ -189,12 +200,14 @@ class _Lister:
         from botocore.exceptions import BotoCoreError, ClientError
 
         where = f"s3://{self.bucket}/{arguments['Prefix']}"
+        client, self.first = self.first or self.s3, None
         try:
-            page = self.s3.list_objects_v2(**arguments)
+            page = client.list_objects_v2(**arguments)
         except ClientError as error:
-            raise SourceError(_listing_error(error, self.bucket, where)) from None
+            raise SourceUnavailable(_listing_error(error, self.bucket, where, client.meta.endpoint_url)) from None
         except BotoCoreError as error:
-            raise SourceError(f"cannot list {where}: {_botocore_message(error)}") from None
+            raise SourceUnavailable(f"cannot list {where}: "
+                                    f"{_botocore_message(error, client.meta.endpoint_url)}") from None
         self.stats.add(listings=1, retries=page["ResponseMetadata"].get("RetryAttempts", 0))
         return page
 
@@ -254,22 +267,33 @@ def _object_error(error: Any) -> str:
     return code + (f" (after {attempts + 1} attempts)" if attempts else "")
 
 
-def _listing_error(error: Any, bucket: str, where: str) -> str:
+def _listing_error(error: Any, bucket: str, where: str, endpoint: str = "") -> str:
     code = _error_code(error)
     if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
         return f"access denied listing {where}: needs s3:ListBucket on bucket {bucket}"
     if code == "NoSuchBucket":
         return f"no such bucket: {bucket}"
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
-        return f"the AWS credentials were refused ({code}) listing {where}"
+        return f"the AWS credentials were refused ({code}) listing {where} at {endpoint}"
     return f"cannot list {where}: {code}"
 
 
-def _botocore_message(error: Exception) -> str:
-    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+def _botocore_message(error: Exception, endpoint: str = "") -> str:
+    """One line; an endpoint that cannot be reached is named without the request's query string."""
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        ConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
 
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return "no AWS credentials found (use --profile, AWS_PROFILE, environment variables or `aws sso login`)"
+    if endpoint and isinstance(error, ConnectionError | ReadTimeoutError | ConnectionClosedError):
+        what = {ReadTimeoutError: "no answer", ConnectionClosedError: "connection closed"}.get(
+            type(error), "cannot connect")
+        return f"the S3 endpoint {endpoint} cannot be reached ({what}: {type(error).__name__})"
     return str(error)
 
 
