@@ -4,15 +4,22 @@ the server side; re-runs; throttling, dropped connections and a 403 injected by 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from s3_server import moto_server_fixture, s3_fixture, simple_prefix_objects, store  # noqa: F401 - fixtures
 
+from s3logq.cli import cli
 from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake
-from s3logq.sources import DateRange, SourceError, list_sources
+from s3logq.sources import DateRange, SourceError, SourceUnavailable, list_sources
 from s3logq.sources.s3 import S3Stats, upload_bytes
 
 SINCE, UNTIL = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC)
@@ -159,3 +166,68 @@ def test_upload_to_a_folder_uri_is_refused(s3):
 
     with pytest.raises(OutputError, match="names a folder"):
         upload_bytes(b"x", "s3://results/out/", endpoint_url=s3.endpoint_url)
+
+
+# --- an endpoint that is not there, or does not answer: one line naming it, within about ten seconds ---------
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed when the block ends: connecting is refused
+
+
+def test_an_unreachable_endpoint_is_named_within_seconds(s3):  # s3: its credentials in the environment
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailable) as error:
+        list(list_sources(["s3://logs/simple/"], endpoint_url=endpoint))
+    assert time.monotonic() - started < 10  # ten adaptive retries with backoff took 26 s
+    assert str(error.value) == (f"cannot list s3://logs/simple/: the S3 endpoint {endpoint} cannot be reached "
+                                "(cannot connect: EndpointConnectionError)")
+
+
+def test_an_endpoint_that_never_answers_is_named_within_about_ten_seconds(s3):
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match=f"the S3 endpoint {endpoint} cannot be reached .no answer"):
+            list(list_sources(["s3://logs/simple/"], endpoint_url=endpoint))
+        assert time.monotonic() - started < 13  # botocore's default: 60 s a read, ten attempts
+
+
+def test_listing_failures_exit_1_not_the_usage_code(s3, tmp_path):
+    s3.requests.private_buckets.add("logs")
+    for endpoint, message in ((s3.endpoint_url, "access denied listing s3://logs/simple/"),
+                              (f"http://127.0.0.1:{closed_port()}", "cannot be reached")):
+        result = CliRunner().invoke(cli, ["--lake", str(tmp_path / "lake"), "ingest", "s3://logs/simple/",
+                                          "--endpoint-url", endpoint])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    # a URI without a bucket is the user's to fix: usage
+    result = CliRunner().invoke(cli, ["--lake", str(tmp_path / "lake"), "ingest", "s3:///x/"])
+    assert result.exit_code == 2 and "no bucket in" in result.stderr
+
+
+def test_a_long_listing_shows_progress_on_a_terminal(s3, tmp_path):
+    # 684 keys under s3://logs/simple/ (36 a day for 19 days); stderr is a terminal, stdout is not
+    main, terminal = os.openpty()
+    entry_point = Path(sys.executable).parent / "s3logq"
+    with subprocess.Popen([str(entry_point), "--lake", str(tmp_path / "lake"), "ingest", "s3://logs/simple/",
+                           "--endpoint-url", s3.endpoint_url], stdout=subprocess.PIPE, stderr=terminal) as child:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert child.wait(timeout=120) == 0
+    os.close(main)
+    assert b"listing the logs" in shown
+    assert b"500 files found" in shown
