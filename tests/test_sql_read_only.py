@@ -168,3 +168,30 @@ def test_an_analysis_runs_under_the_same_rules(lake: Path) -> None:
         engine.query("select * from read_text('/etc/hostname')")
     code, out, stderr = invoke(lake, "run", "requests", "--format", "csv")
     assert code == 0 and len(out.splitlines()) == 4, stderr
+
+
+# --- the same rules on --engine spark (checked before Spark starts: no JVM needed) --------------------------
+
+@pytest.mark.parametrize("query, refusal", [
+    ("select * from text.\"SECRET\"", "queries read the tables"),  # Spark reads a file named as a table
+    ("select * from parquet.\"LAKE/manifest.sqlite\"", "queries read the tables"),
+    ("select * from read_files('SECRET')", "read_files(): on --engine spark"),
+    ("copy (select 1) to 'OUT'", "queries only"),
+    ("insert into access_log select * from access_log", "queries only"),
+    ("set spark.sql.warehouse.dir = '/tmp'", "queries only"),
+    ("select reflect('java.lang.System', 'getenv', 'HOME')", "calls Java"),
+])
+def test_spark_refuses_what_reads_or_writes_other_files(lake: Path, secret: Path, tmp_path: Path, query: str,
+                                                        refusal: str) -> None:
+    query = query.replace("SECRET", str(secret)).replace("LAKE", str(lake)).replace("OUT", str(tmp_path / "o"))
+    code, _, stderr = invoke(lake, "sql", query, "--engine", "spark")
+    assert code == 2 and refusal in stderr and len(stderr.splitlines()) == 1, stderr
+
+
+def test_every_analysis_passes_sparks_read_only_check() -> None:
+    from s3logq.catalog import load_catalog
+    from s3logq.engines.spark import check_read_only
+
+    for analysis in load_catalog():
+        check_read_only(analysis.sql)  # raises on an analysis the check would refuse
+    check_read_only("with mine as (select * from access_log) select * from mine, cloudtrail, rejects")

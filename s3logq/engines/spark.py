@@ -84,6 +84,7 @@ class SparkEngine:
         from py4j.protocol import Py4JJavaError
         from pyspark.errors import PySparkException
 
+        check_read_only(sql)
         text, bound = render(sql, params or {}, self.dialect)
         assert isinstance(bound, dict)  # Spark takes named parameters
         spark = spark_session()
@@ -108,6 +109,41 @@ class SparkEngine:
         if files:
             return spark.read.schema(schema).parquet(*files)
         return spark.createDataFrame([], schema)
+
+
+# Table functions that only make rows; others (read_files, ...) read files.
+_ROW_MAKERS = frozenset({"range", "unnest", "explode", "generate_series"})
+# Scalar functions that call any static Java method.
+_JAVA_CALLS = frozenset({"reflect", "java_method", "try_reflect"})
+
+
+def check_read_only(sql: str) -> None:
+    """Spark reads a file named as a table (text.`/etc/passwd`) and runs INSERT, CREATE, SET...: only queries
+    over the lake's tables and their own WITH names run (QueryError otherwise), as on DuckDB."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except sqlglot.errors.SqlglotError as error:
+        raise QueryError(_first_line(error)) from None
+    for statement in statements:
+        if not isinstance(statement, exp.Query):
+            raise QueryError(f"s3logq sql runs queries only (SELECT, WITH...), not {statement.key.upper()}: it "
+                             "does not change files or settings; write results with --output")
+        named = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+        for table in statement.find_all(exp.Table):
+            if isinstance(table.this, exp.Identifier):
+                if table.db or table.catalog or table.name.lower() not in {*TABLES, *named}:
+                    raise QueryError(f"{table.sql('duckdb')}: on --engine spark, queries read the tables "
+                                     f"{', '.join(TABLES)} only")
+            else:  # a table function
+                function = table.this.name if isinstance(table.this, exp.Anonymous) else table.this.sql_name()
+                if function.lower() not in _ROW_MAKERS:
+                    raise QueryError(f"{function}(): on --engine spark, queries read the lake's tables only")
+        for call in statement.find_all(exp.Anonymous):
+            if call.name.lower() in _JAVA_CALLS:
+                raise QueryError(f"{call.name}() is not allowed: it calls Java")
 
 
 def _bindable(value: object) -> object:
