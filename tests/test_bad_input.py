@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -383,3 +384,31 @@ def test_ingest_onto_a_full_disk_says_disk_full_and_exits_1(tiny_disk: Path, tmp
     assert code == 1
     line = one_error_line(stderr)
     assert line.startswith("error: disk full") and "damaged" not in line
+
+
+def test_a_file_replaced_by_a_fifo_after_it_was_listed_is_refused_not_waited_on(tmp_path: Path) -> None:
+    from s3logq.formats import UnreadableFile
+    from s3logq.sources import list_sources
+
+    log = tmp_path / "2024-03-01-10-05-00-AAAA"
+    log.write_text("\n".join(LINES) + "\n")
+    (source,) = list_sources([str(log)])
+    log.unlink()
+    os.mkfifo(log)  # opened for reading with blocking I/O, this waits for a writer that never comes
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            outcome.append(source.read())
+        except Exception as error:  # noqa: BLE001 - the outcome is checked below
+            outcome.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # let the stuck reader go: a writer that closes at once ends its wait
+        os.close(os.open(log, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+        pytest.fail("reading the FIFO waited for a writer")
+    (error,) = outcome
+    assert isinstance(error, UnreadableFile) and "is a FIFO" in str(error)

@@ -44,7 +44,7 @@ def _source(path: Path) -> SourceFile:
     kind = _special_kind(stat.st_mode)
     if kind:  # reading a FIFO waits forever, a device such as /dev/zero never ends: never opened
         return SourceFile(_uri(Path(os.path.abspath(path))), 0, "", partial(_refuse, kind))
-    return SourceFile(_uri(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(path.read_bytes), path)
+    return SourceFile(_uri(path.resolve()), stat.st_size, str(stat.st_mtime_ns), partial(_read_regular, path), path)
 
 
 def _uri(path: Path) -> str:
@@ -54,6 +54,17 @@ def _uri(path: Path) -> str:
 
 def _raise(error: OSError) -> bytes:
     raise error
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; one replaced by a FIFO or device since it was listed is refused, not read
+    (opened without blocking, which a FIFO would do until a writer comes)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(descriptor, "rb") as handle:
+        kind = _special_kind(os.fstat(descriptor).st_mode)
+        if kind:
+            _refuse(kind)
+        return handle.read()
 
 
 def _special_kind(mode: int) -> str | None:
