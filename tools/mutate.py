@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,13 +136,14 @@ def run_sql(only: list[str], keep: bool) -> int:
                         *tests], cwd=copy, env=env, capture_output=True)
         print(f"{log_type}: {len(files)} files mutated ({time.monotonic() - started:.0f} s so far)", flush=True)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] if out.exists() else []
-    failed = [line["baseline_failed"] for line in lines if "baseline_failed" in line]
-    if failed or not lines:
-        print(f"the tests fail on HEAD without a mutant ({failed}); nothing measured", file=sys.stderr)
-        return 1
+    failed = [test for line in lines for test in line.get("baseline_failed", [])]
+    if failed:
+        print("left out, failing on HEAD without a mutant: " + ", ".join(failed), flush=True)
     per_file: dict[str, list[int]] = {}
     survivors = []
     for line in lines:
+        if "baseline_failed" in line:
+            continue
         tally = per_file.setdefault(line["file"], [0, 0])
         tally[1] += 1
         if line["killed_by"]:
@@ -151,6 +153,9 @@ def run_sql(only: list[str], keep: bool) -> int:
     for file, (killed_here, total_here) in sorted(per_file.items()):
         print(f"  {Path(file).parent.name}/{Path(file).stem}: {killed_here}/{total_here}")
     killed, total = sum(k for k, _ in per_file.values()), sum(t for _, t in per_file.values())
+    if not total:
+        print("no mutant was run", file=sys.stderr)
+        return 1
     print(f"\nSQL mutation score: {killed}/{total} killed = {100 * killed / total:.1f}%"
           f" ({time.monotonic() - started:.0f} s)")
     for survivor in survivors:
@@ -160,19 +165,38 @@ def run_sql(only: list[str], keep: bool) -> int:
     return 0 if killed / total >= SQL_BAR else 1
 
 
-def run_python(max_children: int, keep: bool) -> int:
-    """mutmut over the modules [tool.mutmut] names, on the copy; it prints its own progress and results."""
+def run_python(names: list[str], max_children: int, keep: bool) -> int:
+    """mutmut over the modules [tool.mutmut] names (or the mutant names/globs given), on the copy."""
     copy = committed_copy()
     print(f"copy of HEAD in {copy}", flush=True)
+    _deselect_failing(copy)
     mutmut = Path(sys.executable).with_name("mutmut")
-    status = subprocess.run([str(mutmut), "run", "--max-children", str(max_children)], cwd=copy).returncode
-    results = subprocess.run([str(mutmut), "results"], cwd=copy, capture_output=True, text=True).stdout
+    status = subprocess.run([str(mutmut), "run", "--max-children", str(max_children), *names], cwd=copy).returncode
+    results = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=copy, capture_output=True,
+                             text=True).stdout
     print(results)
     counts = _mutmut_counts(results)
     print("Python mutation results: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if not keep:
         shutil.rmtree(copy, ignore_errors=True)
     return status
+
+
+def _deselect_failing(copy: Path) -> None:
+    """Deselect, in the copy's mutmut settings, the tests that fail without any mutant (someone's unfinished
+    change): mutmut refuses to start otherwise, and they would kill every mutant they reach."""
+    pyproject = copy / "pyproject.toml"
+    settings = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["mutmut"]
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          *settings["pytest_add_cli_args_test_selection"]], cwd=copy, capture_output=True, text=True)
+    failing = [line.split()[1] for line in run.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    if not failing:
+        return
+    print("left out, failing on HEAD without a mutant: " + ", ".join(failing), flush=True)
+    arguments = settings.get("pytest_add_cli_args", []) + [a for test in failing for a in ("--deselect", test)]
+    text = pyproject.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^pytest_add_cli_args = .*$", "pytest_add_cli_args = " + json.dumps(arguments), text)
+    pyproject.write_text(text, encoding="utf-8")
 
 
 def _mutmut_counts(results: str) -> dict[str, int]:
@@ -188,6 +212,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=["sql", "python", "list-sql"])
     parser.add_argument("--only", nargs="*", default=[], help="SQL files to mutate (name or log-type/name)")
+    parser.add_argument("--mutants", nargs="*", default=[], help="mutmut mutant names or globs (s3logq.lake*)")
     parser.add_argument("--max-children", type=int, default=2, help="mutmut's parallel test runs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     args = parser.parse_args()
@@ -198,7 +223,7 @@ def main() -> int:
         return 0
     if args.part == "sql":
         return run_sql(args.only, args.keep)
-    return run_python(args.max_children, args.keep)
+    return run_python(args.mutants, args.max_children, args.keep)
 
 
 if __name__ == "__main__":
