@@ -11,7 +11,6 @@ an analysis, so that every filter has something to leave out.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -81,14 +80,15 @@ KEEPS_ACCOUNT_LEVEL = {("cloudtrail", "bucket-config-changes"), ("cloudtrail", "
 
 @dataclass(frozen=True)
 class Aggregate:
-    """An analysis that counts access-log rows per group, described in Python: which rows it counts, how it
-    groups them, and which output columns hold the group and the count."""
+    """An analysis that sums access-log rows per group, described in Python: which rows it counts, how it
+    groups them, what it computes per group, and the output columns that hold the group and those values."""
 
     filters: tuple[str, ...]
     counts: Callable[[Row], bool]
     group: Callable[[Row, str | None], tuple]
     group_columns: tuple[str, ...]
-    count_column: str
+    summary: Callable[[list[Row]], tuple]
+    summary_columns: tuple[str, ...]
 
 
 OLD_TLS = ("TLSv1", "TLSv1.0", "TLSv1.1")
@@ -105,30 +105,55 @@ def _minute(moment: object) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def _total(rows: list[Row], column: str) -> int:
+    return sum(int(r[column]) for r in rows if r[column] is not None)  # type: ignore[call-overload]
+
+
+def _how_many(rows: list[Row], test: Callable[[Row], bool]) -> int:
+    return sum(1 for r in rows if test(r))
+
+
+def _largest(rows: list[Row], column: str) -> object:
+    return max((r[column] for r in rows if r[column] is not None), default=None)  # type: ignore[type-var]
+
+
 AGGREGATES: dict[str, Aggregate] = {
     "deprecated-clients": Aggregate(
         ("since", "until", "bucket", "prefix", "requester", "operation", "ip"),
         lambda r: r["sigv"] == "SigV2" or r["tlsversion"] in OLD_TLS or r["aclrequired"] == "Yes",
-        lambda r, by: (r["requester"],), ("requester",), "requests"),
+        lambda r, by: (r["requester"],), ("requester",),
+        lambda rows: (len(rows), _how_many(rows, lambda r: r["sigv"] == "SigV2"),
+                      _how_many(rows, lambda r: r["tlsversion"] in OLD_TLS),
+                      _how_many(rows, lambda r: r["aclrequired"] == "Yes")),
+        ("requests", "sigv2_requests", "old_tls_requests", "acl_required_requests")),
     "latency-summary": Aggregate(
         ("since", "until", "bucket", "key", "prefix", "requester", "operation", "status", "ip", "by"),
         lambda r: r["totaltime"] is not None,
         lambda r, by: ({"ip": r["remoteip"], "requester": r["requester"]}.get(by or "", r["operation"]),),
-        ("group_key",), "requests"),
+        ("group_key",),
+        lambda rows: (len(rows), _largest(rows, "totaltime"), _largest(rows, "turnaroundtime")),
+        ("requests", "total_max_ms", "turnaround_max_ms")),
     "lifecycle-stats": Aggregate(
         ("since", "until", "bucket", "prefix"),
         lambda r: r["operation"] in LIFECYCLE or str(r["operation"]).startswith("S3.TRANSITION"),
-        lambda r, by: (r["operation"],), ("operation",), "object_count"),
+        lambda r, by: (r["operation"],), ("operation",),
+        lambda rows: (len(rows), _total(rows, "objectsize")), ("object_count", "bytes")),
     "throttling": Aggregate(
         ("since", "until", "bucket", "prefix", "requester", "operation", "ip"),
         lambda r: r["httpstatus"] == 503 and r["errorcode"] == "SlowDown",
         lambda r, by: (_minute(r["request_time"]), r["bucket_name"], _key_prefix(r["key"])),
-        ("minute", "bucket_name", "key_prefix"), "throttled_requests"),
+        ("minute", "bucket_name", "key_prefix"),
+        lambda rows: (len(rows), len({r["requester"] for r in rows if r["requester"] is not None})),
+        ("throttled_requests", "requesters")),
     "top-requesters": Aggregate(
         ("since", "until", "bucket", "key", "prefix", "operation", "status", "by"),
         lambda r: True,
         lambda r, by: ({"ip": r["remoteip"], "operation": r["operation"]}.get(by or "", r["requester"]),),
-        ("group_key",), "requests"),
+        ("group_key",),
+        lambda rows: (len(rows), _total(rows, "bytessent"),
+                      _how_many(rows, lambda r: r["httpstatus"] is not None and r["httpstatus"] >= 400),  # type: ignore[operator]
+                      _how_many(rows, lambda r: r["httpstatus"] == 403)),
+        ("requests", "bytes_sent", "errors", "denied")),
 }
 GROUPINGS = {"latency-summary": ("ip", "requester", "operation"), "top-requesters": ("ip", "operation", "requester")}
 
@@ -255,17 +280,22 @@ def test_a_filter_keeps_the_rows_it_means(log_type: str, name: str, param: str, 
     _check(_run(engine, analysis, {param: value}), unfiltered, meaning, f"{name} --{param} {value!r}")
 
 
-def _counted(rows: Iterable[Row], agg: Aggregate, by: str | None = None) -> Counter:
-    return Counter(agg.group(r, by) for r in rows if agg.counts(r))
+def _summed(rows: Iterable[Row], agg: Aggregate, by: str | None = None) -> dict[tuple, tuple]:
+    """What the aggregate should answer, worked out in Python from the access-log rows."""
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        if agg.counts(r):
+            groups.setdefault(agg.group(r, by), []).append(r)
+    return {group: agg.summary(members) for group, members in groups.items()}
 
 
-def _actual_counts(rows: list[Row], agg: Aggregate) -> Counter:
-    actual: Counter = Counter()
+def _answered(rows: list[Row], agg: Aggregate) -> dict[tuple, tuple]:
+    answer: dict[tuple, tuple] = {}
     for r in rows:
         group = tuple(_minute(r[c]) if c == "minute" else r[c] for c in agg.group_columns)
-        assert group not in actual, f"group {group} twice"
-        actual[group] = r[agg.count_column]
-    return actual
+        assert group not in answer, f"group {group} twice"
+        answer[group] = tuple(r[c] for c in agg.summary_columns)
+    return answer
 
 
 @pytest.mark.parametrize(("name", "param"), AGGREGATE_CASES, ids=[f"access/{n}/{p}" for n, p in AGGREGATE_CASES])
@@ -279,16 +309,16 @@ def test_an_aggregate_counts_only_the_rows_a_filter_keeps(name: str, param: str,
     meaning = _meaning(param, value, column)
     kept = [r for r in counted if meaning(r)]
     assert 0 < len(kept) < len(counted)
-    assert _actual_counts(_run(engine, analysis, {}), agg) == _counted(counted, agg)  # the recount is right
-    assert _actual_counts(_run(engine, analysis, {param: value}), agg) == _counted(kept, agg), f"--{param} {value!r}"
+    assert _answered(_run(engine, analysis, {}), agg) == _summed(counted, agg)  # the recount is right
+    assert _answered(_run(engine, analysis, {param: value}), agg) == _summed(kept, agg), f"--{param} {value!r}"
 
 
 @pytest.mark.parametrize(("name", "by"), [(n, b) for n, bys in GROUPINGS.items() for b in bys])
 def test_by_groups_by_what_it_names(name: str, by: str, engine: DuckDBEngine, access_rows: list[Row]) -> None:
     agg = AGGREGATES[name]
-    expected = _counted(access_rows, agg, by)
-    assert _actual_counts(_run(engine, find_analysis(name, "access"), {"by": by}), agg) == expected
-    others = [_counted(access_rows, agg, other) for other in GROUPINGS[name] if other != by]
+    expected = _summed(access_rows, agg, by)
+    assert _answered(_run(engine, find_analysis(name, "access"), {"by": by}), agg) == expected
+    others = [_summed(access_rows, agg, other) for other in GROUPINGS[name] if other != by]
     assert all(expected != other for other in others)  # each grouping tells itself apart
 
 
@@ -321,3 +351,14 @@ def test_request_lookup_time_bounds(engine: DuckDBEngine, lake: Lake) -> None:
     for bound, expected in hosts.items():
         found = _run(engine, analysis, {"request_id": "F05", bound: at_four})
         assert [r["hostid"] for r in found] == expected, bound
+
+
+@pytest.mark.parametrize("source", ["access_log", "cloudtrail"])
+def test_object_history_time_bounds_on_each_log(source: str, engine: DuckDBEngine, lake: Lake) -> None:
+    """object-history bounds each log's rows with its own comparisons: an instant of a row of each log."""
+    analysis = find_analysis("object-history", "access")
+    unfiltered = _run(engine, analysis, {})
+    instant = _pick_instant([r for r in unfiltered if r["source"] == source], "event_time", lake)
+    for param in ("since", "until"):
+        found = _run(engine, analysis, {param: instant})
+        _check(found, unfiltered, _meaning(param, instant, "event_time"), f"--{param} {instant} ({source})")
