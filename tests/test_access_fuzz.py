@@ -115,7 +115,10 @@ def test_a_file_read_in_slices_cut_at_line_ends_reads_as_the_whole_file(data: by
     bounds = [0, *cuts, len(data)]
     first_lines = [1 + sum(1 for end in ends if end <= start) for start in bounds[:-1]]
     slices = [(data[a:b], "f", first) for a, b, first in zip(bounds, bounds[1:], first_lines, strict=False)]
-    assert sorted_result(*parse_access_logs(slices)) == sorted_result(*parse_access_logs([(data, "f")]))
+    table, rejects = parse_access_logs(slices)
+    assert sorted_result(table, rejects) == sorted_result(*parse_access_logs([(data, "f")]))
+    # one name per file in log_file's dictionary, however many slices it came in (rows are counted per name)
+    assert all(chunk.dictionary.to_pylist() == ["f"] for chunk in table.column("log_file").chunks)
 
 
 @FUZZ

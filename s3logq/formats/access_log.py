@@ -86,11 +86,12 @@ def parse_access_logs(files: Sequence[Slice]) -> tuple[pa.Table, list[Reject]]:
     keep the file and line they came from; rows read carefully follow the others, as a second chunk.
     `log_file` is dictionary-encoded here (one name per file, not per row); the lake stores it as plain text.
     """
-    slices = [(item[0], item[1], item[2] if len(item) > 2 else 1) for item in files if len(item[0])]  # type: ignore[misc]
+    slices = [(item[0], item[1], item[2] if len(item) == 3 else 1) for item in files if len(item[0])]
     if not slices:
         return PARSED_SCHEMA.empty_table(), []
-    names = list(dict.fromkeys(name for _, name, _ in slices))
-    file_of_slice = [names.index(name) for _, name, _ in slices] if len(names) < len(slices) else None
+    name_numbers = {name: number for number, name in enumerate(dict.fromkeys(name for _, name, _ in slices))}
+    names = list(name_numbers)
+    file_of_slice = [name_numbers[name] for _, name, _ in slices] if len(names) < len(slices) else None
     tokens = tokenize([data for data, _, _ in slices], [first for _, _, first in slices])
     columns = _native_columns(tokens)
     careful_rows, rejects = _read_declined_lines(slices, tokens)
@@ -110,7 +111,8 @@ def _batch(columns: dict[str, pa.Array], names: pa.Array, file_of_slice: list[in
     return pa.RecordBatch.from_arrays([columns[field.name] for field in PARSED_SCHEMA], schema=PARSED_SCHEMA)
 
 
-def _read_declined_lines(slices: list[tuple[bytes | memoryview, str, int]], tokens: dict) -> tuple[list[list], list[Reject]]:
+def _read_declined_lines(slices: list[tuple[bytes | memoryview, str, int]],
+                         tokens: dict) -> tuple[list[list], list[Reject]]:
     """The lines the tokenizer declined, each cut from its buffer by its byte range and read carefully alone."""
     careful_rows: list[list] = []
     rejects: list[Reject] = []
