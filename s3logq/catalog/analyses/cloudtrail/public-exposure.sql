@@ -19,7 +19,7 @@ WITH events AS (
   WHERE eventsource = 's3.amazonaws.com'
     AND errorcode IS NULL
     AND eventname IN ('PutBucketPolicy', 'CreateBucket', 'PutBucketAcl', 'PutObjectAcl', 'PutObject', 'CopyObject',
-                      'PutBucketPublicAccessBlock', 'PutAccountPublicAccessBlock',
+                      'CreateMultipartUpload', 'PutBucketPublicAccessBlock', 'PutAccountPublicAccessBlock',
                       'DeleteBucketPublicAccessBlock', 'DeleteAccountPublicAccessBlock')
     AND ($since IS NULL OR event_time >= $since)
     AND ($until IS NULL OR event_time < $until)
