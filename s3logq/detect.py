@@ -120,9 +120,10 @@ def find_all(engine: Engine, since: datetime | None = None, until: datetime | No
              detections: list[Detection] | None = None, thresholds: dict[str, dict[str, object]] | None = None,
              min_severity: str = "info", lake_option: str | None = None) -> list[Finding]:
     """Every detection's findings in [since, until) at or above a severity, oldest first."""
-    detections = load_detections() if detections is None else detections
+    catalog = load_detections()
+    detections = catalog if detections is None else detections
     thresholds = thresholds or {}
-    unknown = sorted(set(thresholds) - {d.name for d in detections})
+    unknown = sorted(set(thresholds) - {d.name for d in catalog})
     if unknown:
         raise DetectionError(f"no detection called {', '.join(unknown)}; `s3logq detections` lists them")
     wanted = SEVERITIES.index(min_severity)

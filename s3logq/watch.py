@@ -61,6 +61,7 @@ class FindingStore:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.path = lake.root / STATE_FILE
+        self._schema_made = False
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -68,44 +69,57 @@ class FindingStore:
         self.lake.create()
         connection = sqlite3.connect(self.path, timeout=30)
         try:
-            connection.executescript(_SCHEMA)
+            if not self._schema_made:
+                connection.executescript(_SCHEMA)
+                self._schema_made = True
             with connection:
                 yield connection
         finally:
             connection.close()
 
-    def unscanned_ingests(self, detection: str) -> list[str]:
+    def unscanned_ingests(self) -> dict[str, list[str]]:
+        """Detection name -> the committed ingests it has not read yet (every detection of the catalog)."""
         ingests = [i for (i,) in self.lake.query(
             "SELECT ingest_id FROM ingests WHERE state IS NULL OR state = 'committed' ORDER BY ingest_id")]
         with self.connect() as connection:
-            done = {i for (i,) in connection.execute("SELECT ingest_id FROM scanned WHERE detection = ?",
-                                                     (detection,))}
-        return [i for i in ingests if i not in done]
+            done: dict[str, set[str]] = {}
+            for detection, ingest_id in connection.execute("SELECT detection, ingest_id FROM scanned"):
+                done.setdefault(detection, set()).add(ingest_id)
+        return {d.name: [i for i in ingests if i not in done.get(d.name, set())] for d in load_detections()}
 
-    def record(self, detection: str, ingest_ids: list[str], findings: list[Finding],
-               targets: list[str], min_severity: str) -> list[Finding]:
-        """Store a detection's findings and mark the ingests read, at once; returns the findings that were new
-        (each queued for every target when at or above the severity)."""
+    def record(self, scans: list[tuple[str, list[str], list[Finding]]], targets: list[str],
+               min_severity: str) -> list[Finding]:
+        """Store the findings of (detection, ingests read, findings) and mark those ingests read, all in one
+        transaction; returns the findings that were new (each queued for every target at or above the
+        severity)."""
         now = iso_utc(datetime.now(UTC))
-        new = []
+        # in the order they happened, whichever detection found them: the order they are delivered in
+        found = sorted((f for _, _, findings in scans for f in findings), key=lambda f: (f.event_time, f.detection))
         with self.connect() as connection:
-            for finding in findings:
-                row = finding.as_row()
-                inserted = connection.execute(
-                    f"INSERT OR IGNORE INTO findings ({', '.join(_COLUMNS[:-1])}) "
-                    f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})",
-                    (row["finding_id"], finding.detection, finding.log_type, finding.severity, finding.technique,
-                     finding.title, iso_utc(finding.event_time), finding.bucket_name, finding.object_key,
-                     finding.principal, finding.source_ip, finding.detail, finding.evidence, row["identity"],
-                     row["facts"], now)).rowcount
-                if not inserted:
-                    continue  # found before (a later look at the same window, logs delivered twice)
-                new.append(finding)
-                if finding.severity_rank >= SEVERITIES.index(min_severity):
-                    connection.executemany("INSERT OR IGNORE INTO deliveries (finding_id, target, queued_at) "
-                                           "VALUES (?, ?, ?)", [(row["finding_id"], target_key(t), now) for t in targets])
+            new = self._insert(connection, found, targets, min_severity, now)
             connection.executemany("INSERT OR IGNORE INTO scanned VALUES (?, ?, ?)",
-                                   [(detection, i, now) for i in ingest_ids])
+                                   [(detection, i, now) for detection, ingest_ids, _ in scans for i in ingest_ids])
+        return new
+
+    @staticmethod
+    def _insert(connection: sqlite3.Connection, findings: list[Finding], targets: list[str], min_severity: str,
+                now: str) -> list[Finding]:
+        new = []
+        for finding in findings:
+            row = finding.as_row()
+            inserted = connection.execute(
+                f"INSERT OR IGNORE INTO findings ({', '.join(_COLUMNS[:-1])}) "
+                f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})",
+                (row["finding_id"], finding.detection, finding.log_type, finding.severity, finding.technique,
+                 finding.title, iso_utc(finding.event_time), finding.bucket_name, finding.object_key,
+                 finding.principal, finding.source_ip, finding.detail, finding.evidence, row["identity"],
+                 row["facts"], now)).rowcount
+            if not inserted:
+                continue  # found before (a later look at the same window, logs delivered twice)
+            new.append(finding)
+            if finding.severity_rank >= SEVERITIES.index(min_severity):
+                connection.executemany("INSERT OR IGNORE INTO deliveries (finding_id, target, queued_at) "
+                                       "VALUES (?, ?, ?)", [(row["finding_id"], target_key(t), now) for t in targets])
         return new
 
     def pending(self, target: str) -> list[dict[str, Any]]:
@@ -247,20 +261,21 @@ def scan(lake: Lake, store: FindingStore, job: WatchJob, detections: list[Detect
     from s3logq.engines.duckdb import DuckDBEngine
 
     engine = DuckDBEngine(lake)
-    new = 0
+    unscanned = store.unscanned_ingests()
+    scans: list[tuple[str, list[str], list[Finding]]] = []
     for detection in load_detections() if detections is None else detections:
         if stop is not None and stop.is_set():
-            break
-        ingest_ids = store.unscanned_ingests(detection.name)
+            return 0  # nothing recorded: the next cycle scans the same ingests
+        ingest_ids = unscanned.get(detection.name, [])
         if not ingest_ids:
             continue
         since = _earliest_new_time(lake, _TABLE_FOR[detection.log_type], ingest_ids)
-        findings = [] if since is None else run_detection(
-            engine, detection, since, None, job.thresholds.get(detection.name), str(lake.root.resolve()))
         # windows reach past the new rows' last time (a late file's window holds rows ingested before), so
         # there is no upper bound: a finding seen again is the same row
-        new += len(store.record(detection.name, ingest_ids, findings, list(job.targets), job.min_severity))
-    return new
+        findings = [] if since is None else run_detection(
+            engine, detection, since, None, job.thresholds.get(detection.name), str(lake.root.resolve()))
+        scans.append((detection.name, ingest_ids, findings))
+    return len(store.record(scans, list(job.targets), job.min_severity))
 
 
 def _earliest_new_time(lake: Lake, table_name: str, ingest_ids: list[str]) -> datetime | None:
