@@ -169,6 +169,8 @@ def test_egress_spike_multiplier_and_baseline_days_at_their_edges(engine):
     assert found(engine, "egress-spike", baseline_days=9, multiplier=2001) == []
     # over 5 days (03-05..03-09) it is 5,000,000 / 5: 2000 times again (a sixth day would make it 1666.7)
     assert len(found(engine, "egress-spike", baseline_days=5, multiplier=2000)) == 1
+    # from 03-09 the rows of 03-04 are read too (03-09's own baseline): 03-10's average must still leave them out
+    assert len(found(engine, "egress-spike", parse_when("2024-03-09"), UNTIL, baseline_days=5, multiplier=2000)) == 1
     # over 14 days it is 642,857.1: 3111.1 times
     assert len(found(engine, "egress-spike", baseline_days=14, multiplier=3111)) == 1
     assert found(engine, "egress-spike", baseline_days=14, multiplier=3112) == []
