@@ -100,6 +100,10 @@ def test_watch_once_twice_over_growing_logs_delivers_each_finding_once(tmp_path,
     table = FindingStore(Lake(lake)).table()
     assert table.num_rows == MORNING_FINDINGS + AFTERNOON_FINDINGS
     assert table.column("delivered_at").null_count == 0
+    # and `s3logq sql` reads them as the table `findings`
+    sql = CliRunner().invoke(cli, ["--lake", str(lake), "sql", "--format", "csv",
+                                   "select count(*) as n, count(delivered_at) as delivered from findings"])
+    assert sql.stdout == '"n","delivered"\n34,34\n'
 
 
 def test_a_mail_names_what_who_where_and_the_evidence_command(tmp_path, smtp_server):

@@ -48,6 +48,10 @@ class DuckDBEngine:
         broken = _point_views(self._database, files)
         # A damaged part fails only the queries that name its table; the others still answer.
         named = _identifiers(sql)
+        if "findings" in named:  # the findings `s3logq watch` stored (findings.sqlite beside the manifest)
+            from s3logq.watch import FindingStore
+
+            self._database.register("findings", FindingStore(self.lake).table())
         for table_name, message in broken.items():
             if table_name in named:
                 raise LakeError(message)
