@@ -385,7 +385,7 @@ def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
     """Ctrl-C and SIGTERM set `stop`: the step under way finishes (and commits), the next does not start."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {}
+    previous: dict[int, Any] = {}
     for number in (signal.SIGINT, signal.SIGTERM):
         previous[number] = signal.signal(number, lambda *_: stop.set())
     return previous

@@ -96,7 +96,7 @@ def test_sse_c_writes_per_window(engine):
     # 11:00, 11:10 (a copy), 11:20 and 12:05 (a multipart upload) carry an SSE-C key; 11:05 is SSE-KMS, 11:06 refused
     assert found(engine, "sse-c-encryption") == [
         ("11:20", PROD, "data/3.csv", INTRUDER, "203.0.113.66", "3 objects written with SSE-C keys in 60 minutes"),
-        ("12:05", PROD, "data/4.csv", INTRUDER, "203.0.113.67", "1 objects written with SSE-C keys in 60 minutes"),
+        ("12:05", PROD, "data/4.csv", INTRUDER, "203.0.113.67", "1 object written with SSE-C keys in 60 minutes"),
     ]
     assert identities(engine, "sse-c-encryption")[0] == {
         "bucket_name": PROD, "principal": INTRUDER, "window_start": "2024-03-10T11:00:00Z"}
@@ -116,7 +116,7 @@ def test_cross_account_principals_once_each(engine):
         ("13:00", PROD, "reports/q1.csv", OUTSIDER, "198.51.100.44",
          "principal of account 444455556666 made 2 calls (GetObject)"),
         ("13:10", PROD, "reports/q3.csv", PARTNER, "198.51.100.60",
-         "principal of account 777788889999 made 1 calls (GetObject)"),
+         "principal of account 777788889999 made 1 call (GetObject)"),
     ]
 
 

@@ -103,8 +103,8 @@ def _typed(value: object, threshold: Threshold) -> int | float | str:
     """An override as the type of the threshold's default ('500' for an integer threshold is 500)."""
     kind = type(threshold.default)
     try:
-        return kind(value)  # type: ignore[call-arg]
-    except (TypeError, ValueError):
+        return kind(str(value))
+    except ValueError:
         raise DetectionError(f"threshold {threshold.name}: {value!r} is not {kind.__name__}") from None
 
 

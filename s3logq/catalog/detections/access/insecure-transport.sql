@@ -21,7 +21,7 @@ WITH weak AS (
     AND ($until IS NULL OR request_time < $until)
 )
 SELECT min(request_time) AS event_time, bucket_name, arg_min(key, request_time) AS object_key, principal,
-       arg_min(remoteip, request_time) AS source_ip, weakness || ' used: ' || count(*) || ' requests' AS detail,
+       arg_min(remoteip, request_time) AS source_ip, weakness || ' used: ' || count(*) || CASE WHEN count(*) = 1 THEN ' request' ELSE ' requests' END AS detail,
        weakness, count(*) AS requests
 FROM weak
 GROUP BY bucket_name, principal, weakness

@@ -20,7 +20,7 @@ WITH requests AS (
 )
 SELECT min(request_time) AS event_time, bucket_name, arg_min(key, request_time) AS object_key, principal,
        arg_min(remoteip, request_time) AS source_ip,
-       arg_min(client_name, request_time) || ' used: ' || count(*) || ' requests' AS detail,
+       arg_min(client_name, request_time) || ' used: ' || count(*) || CASE WHEN count(*) = 1 THEN ' request' ELSE ' requests' END AS detail,
        lower(replace(client_name, ' ', '')) AS client, count(*) AS requests
 FROM requests
 WHERE client_name <> ''

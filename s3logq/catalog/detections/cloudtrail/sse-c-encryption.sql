@@ -25,7 +25,7 @@ WITH writes AS (
 )
 SELECT max(event_time) AS event_time, bucket_name, arg_max(object_key, event_time) AS object_key, principal,
        arg_max(sourceipaddress, event_time) AS source_ip,
-       count(*) || ' objects written with SSE-C keys in ' || $window_minutes || ' minutes' AS detail,
+       count(*) || CASE WHEN count(*) = 1 THEN ' object' ELSE ' objects' END || ' written with SSE-C keys in ' || $window_minutes || ' minutes' AS detail,
        window_start, window_start + to_minutes(CAST($window_minutes AS BIGINT)) AS window_end,
        count(*) AS objects
 FROM writes
