@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, PRIMARY KEY (finding_id, target));
 CREATE TABLE IF NOT EXISTS scanned (
     detection TEXT NOT NULL, ingest_id TEXT NOT NULL, scanned_at TEXT, PRIMARY KEY (detection, ingest_id));
+CREATE TABLE IF NOT EXISTS watch_state (key TEXT PRIMARY KEY, value TEXT);
 """
 _COLUMNS = ("finding_id", "detection", "log_type", "severity", "technique", "title", "event_time", "bucket_name",
             "object_key", "principal", "source_ip", "detail", "evidence", "identity", "facts", "found_at",
@@ -148,6 +149,18 @@ class FindingStore:
             connection.executemany(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE finding_id = ? AND target = ?",
                 [(error, f, target_key(target)) for f in finding_ids])
+
+    def failure(self) -> str | None:
+        """The failure watch last reported (kept across runs: `--once` from cron reports it once too)."""
+        with self.connect() as connection:
+            row = connection.execute("SELECT value FROM watch_state WHERE key = 'failing'").fetchone()
+        return row[0] if row else None
+
+    def set_failure(self, reason: str | None) -> None:
+        with self.connect() as connection:
+            connection.execute("DELETE FROM watch_state WHERE key = 'failing'")
+            if reason is not None:
+                connection.execute("INSERT INTO watch_state VALUES ('failing', ?)", (reason,))
 
     def table(self) -> pa.Table:
         """Every stored finding, with when it was delivered, as `s3logq sql` shows the `findings` table."""
@@ -342,7 +355,8 @@ def watch(lake: Lake, job: WatchJob, once: bool = False, log: Callable[[str], No
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     stop = stop or threading.Event()
     previous = _stop_on_signals(stop)
-    failing: str | None = None
+    store = FindingStore(lake)
+    failing = _remembered_failure(store)
     last: CycleReport | None = None
     try:
         while not stop.is_set():
@@ -352,6 +366,7 @@ def watch(lake: Lake, job: WatchJob, once: bool = False, log: Callable[[str], No
                 if failing is not None:
                     log(f"{iso(datetime.now(UTC))} recovered")
                     failing = None
+                    store.set_failure(None)
             except Exception as error:  # noqa: BLE001 - one bad cycle (S3 down, a damaged lake) must not end watch
                 last = None
                 reason = _one_line(error)
@@ -359,12 +374,27 @@ def watch(lake: Lake, job: WatchJob, once: bool = False, log: Callable[[str], No
                 if reason != failing:
                     failing = reason
                     _report_failure(job, reason, log)
+                    _remember_failure(store, reason)
             if once:
                 break
             stop.wait(job.every_seconds)
     finally:
         _restore_signals(previous)
     return last
+
+
+def _remembered_failure(store: FindingStore) -> str | None:
+    try:
+        return store.failure()
+    except (OSError, sqlite3.Error):
+        return None  # a lake that cannot hold the state fails the cycle, which says why
+
+
+def _remember_failure(store: FindingStore, reason: str) -> None:
+    try:
+        store.set_failure(reason)
+    except (OSError, sqlite3.Error):
+        pass
 
 
 def _one_line(error: Exception) -> str:

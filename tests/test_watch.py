@@ -316,3 +316,28 @@ def test_sigterm_stops_between_steps_and_exits_cleanly(tmp_path, webhook):
     assert process.wait(timeout=30) == 0
     assert time.monotonic() - started < 10  # not after the hour's wait
     assert len(webhook.posts) == 1 and len(webhook.posts[0]["findings"]) == MORNING_FINDINGS
+
+
+def test_an_s3_outage_or_a_damaged_file_fails_the_cycle_not_watch_and_nothing_is_lost(tmp_path, s3, webhook):
+    store(s3, "outage-logs", {name: (ROOT / name).read_bytes() for name in MORNING})
+    lake = tmp_path / "lake"
+    options = ["--notify", webhook.url + "/ok", "--endpoint-url", s3.endpoint_url]
+    s3.requests.private_buckets.add("outage-logs")  # every listing answers 403
+    outage = watch_once(lake, "s3://outage-logs/", *options)
+    assert outage.exit_code == 1
+    [line] = outage.output.splitlines()
+    assert "cycle failed:" in line and line.endswith("(retried next cycle)") and "Traceback" not in outage.output
+    again = watch_once(lake, "s3://outage-logs/", *options)  # a second run (cron) logs it, reports it no more
+    assert again.exit_code == 1 and "cycle failed:" in again.output
+    failures = [p for p in webhook.posts if p.get("event") == "failure"]
+    assert len(failures) == 1 and "outage-logs" in failures[0]["error"]
+    s3.requests.private_buckets.clear()
+    # the trail file is cut short on its first GET: that file fails, the others are ingested and detected
+    s3.requests.faults[MORNING[2]] = ["truncate"] * 10
+    damaged = watch_once(lake, "s3://outage-logs/", *options)
+    assert damaged.exit_code == 1 and "2 new files" in damaged.output and "1 files unreadable" in damaged.output
+    s3.requests.faults.clear()
+    recovered = watch_once(lake, "s3://outage-logs/", *options)
+    assert recovered.exit_code == 0 and "1 new files" in recovered.output
+    delivered = [f["finding_id"] for post in webhook.posts if "findings" in post for f in post["findings"]]
+    assert sorted(delivered) == all_findings_ids(lake) and len(delivered) == MORNING_FINDINGS
