@@ -393,11 +393,11 @@ static int is_blank(const char *p, const char *end) {
     return 1;
 }
 
-/* Walks the lines of a buffer: LF, CRLF and a lone CR each end one. The next LF and CR are remembered, so each
- * byte is searched once even when only one of the two ever occurs (a file of lone CRs). */
+/* Walks the lines of a buffer: LF, CRLF and a lone CR each end one. The next LF is remembered (a file of lone
+ * CRs has none), and a CR is looked for only up to it, in the line about to be read (still in cache). */
 typedef struct {
     const char *next, *stop; /* where the next line starts, the buffer's end */
-    const char *lf, *cr;     /* the next LF and CR at or after `next` (stop: none) */
+    const char *lf;          /* the next LF at or after `next`, or stop */
 } Lines;
 
 /* The first `c` in [p, stop), or stop. */
@@ -410,7 +410,6 @@ static void lines_start(Lines *lines, const char *data, Py_ssize_t size) {
     lines->next = data;
     lines->stop = data + size;
     lines->lf = find_or_stop(data, lines->stop, '\n');
-    lines->cr = find_or_stop(data, lines->stop, '\r');
 }
 
 /* The next line as [*start, *end), without its line end; 0 when there is none. */
@@ -418,8 +417,7 @@ static int lines_next(Lines *lines, const char **start, const char **end) {
     const char *p = lines->next, *stop = lines->stop;
     if (p >= stop) return 0;
     if (lines->lf < p) lines->lf = find_or_stop(p, stop, '\n');
-    if (lines->cr < p) lines->cr = find_or_stop(p, stop, '\r');
-    const char *line_end = lines->lf < lines->cr ? lines->lf : lines->cr;
+    const char *line_end = find_or_stop(p, lines->lf, '\r');
     *start = p;
     *end = line_end;
     if (line_end == stop)
@@ -443,7 +441,7 @@ static void tokenize_buffer(const char *data, Py_ssize_t size, int32_t file_numb
     lines_start(&lines, data, size);
     while (lines_next(&lines, &p, &line_end)) {
         line_number++;
-        if (line_end - p >= 3 && memcmp(p, BOM, 3) == 0) p += 3;
+        if (*p == BOM[0] && line_end - p >= 3 && memcmp(p, BOM, 3) == 0) p += 3;
         if (is_blank(p, line_end)) continue;
         int count = tokenize_line(p, line_end, tokens);
         int appended = 0;

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import unquote
 
 import numpy as np
@@ -257,7 +257,7 @@ def _checked(fields: list[str | None]) -> list[str | None] | str:
 def _utc_time(time_part: str | None, tz_part: str | None) -> datetime | str:
     """`[06/Feb/2019:00:00:38` + `+0000]` as an aware UTC datetime (from whatever zone), else why not."""
     try:
-        local = datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]")
+        local = _strict_time(time_part, tz_part) or datetime.strptime(f"{time_part} {tz_part}", _TIME_FORMAT + " %z]")
     except (ValueError, TypeError):
         return "request time is not a date"
     try:
@@ -267,6 +267,27 @@ def _utc_time(time_part: str | None, tz_part: str | None) -> datetime | str:
     if moment is None or not EARLIEST_TIME <= moment < END_OF_TIME:
         return f"request time {time_part[1:]} {tz_part[:-1]} out of range (years {EARLIEST_TIME.year} to {END_OF_TIME.year - 1})"  # type: ignore[index]
     return moment
+
+
+_STRICT_TIME = re.compile(r"\[([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_STRICT_ZONE = re.compile(r"([+-])([01][0-9]|2[0-3])([0-5][0-9])\]")
+_MONTH_NUMBERS = {name: number for number, name in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+
+
+def _strict_time(time_part: str | None, tz_part: str | None) -> datetime | None:
+    """The usual `[06/Feb/2019:00:00:38` `+0000]` without strptime (a tenth of its cost); None: ask strptime.
+
+    Raises ValueError where strptime would (no such day, hour 24): both read the same forms the same way.
+    """
+    time = _STRICT_TIME.fullmatch(time_part or "")
+    zone = _STRICT_ZONE.fullmatch(tz_part or "")
+    month = _MONTH_NUMBERS.get(time.group(2).lower(), 0) if time else 0
+    if not (time and zone and month):
+        return None
+    day, _, year, hour, minute, second = time.groups()
+    offset = timedelta(hours=int(zone.group(2)), minutes=int(zone.group(3))) * (-1 if zone.group(1) == "-" else 1)
+    return datetime(int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=timezone(offset))
 
 
 def _tokens_from_match(groups: tuple) -> list[str | None]:
