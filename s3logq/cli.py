@@ -254,9 +254,56 @@ def _print_report(report: IngestReport) -> None:
 @_fail_cleanly
 def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
     """Per log type: files, rows, first and last event, rejected lines, size on disk."""
+    from s3logq.repair import damage_summary
+
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
     _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}")
+    damage = damage_summary(lake)
+    if damage:
+        click.echo(damage, err=True)
 
+
+@cli.group("lake")
+def lake_group() -> None:
+    """Check the lake's parts against its manifest, and repair it."""
+
+
+@lake_group.command("check")
+@click.pass_obj
+@_fail_cleanly
+def lake_check_command(lake: Lake) -> None:
+    """Every part the manifest lists: present, of its size, readable, with its row count. Exit 1 on a problem."""
+    from s3logq.repair import check_lake
+
+    report = check_lake(_existing(lake))
+    for problem in report.problems:
+        click.echo(f"problem: {problem.path}: {problem.what}")
+    for path in report.unlisted:
+        click.echo(f"note: {path} is not listed in the manifest (left alone; not read by queries)")
+    click.echo(f"{report.parts_checked:,} parts checked, {len(report.problems)} problem(s)")
+    if report.problems:
+        click.echo(f"mend with: s3logq --lake {lake.root} lake repair", err=True)
+        sys.exit(EXIT_FILE_FAILED)
+
+
+@lake_group.command("repair")
+@aws_options
+@click.pass_obj
+@_fail_cleanly
+def lake_repair_command(lake: Lake, profile: str | None, region: str | None, endpoint_url: str | None) -> None:
+    """Set damaged parts aside (under damaged/) and read their source files again; say what could not be restored."""
+    from s3logq.repair import reopen_source, repair_lake
+
+    report = repair_lake(_existing(lake), lambda uri: reopen_source(
+        uri, profile=profile, region=region, endpoint_url=endpoint_url))
+    for path in report.parts_set_aside:
+        click.echo(f"set aside: {path} (moved to {lake.root}/damaged/)")
+    for path in report.parts_restored:
+        click.echo(f"restored: {path}")
+    click.echo(f"{len(report.parts_restored)} part(s) restored, {report.rows_restored:,} rows read again")
+    for path, why in report.not_restored:
+        click.echo(f"error: not restored: {path}: {why}", err=True)
+    sys.exit(EXIT_FILE_FAILED if report.not_restored else 0)
 
 
 def engine_option(command: Callable[..., Any]) -> Callable[..., Any]:

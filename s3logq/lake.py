@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS ingests (
     rejected INTEGER, failed INTEGER, state TEXT);
 CREATE TABLE IF NOT EXISTS part_sources (path TEXT, uri TEXT, PRIMARY KEY (path, uri));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS lost_parts (path TEXT PRIMARY KEY, table_name TEXT, day TEXT, problem TEXT, since TEXT);
 CREATE INDEX IF NOT EXISTS parts_by_table_day ON parts (table_name, day);
 """
 # Columns added after the first release, added to older manifests when they are opened.
@@ -158,6 +159,9 @@ class Lake:
         return any(next((self.root / table_name).rglob("*.parquet"), None) for table_name in TABLES)
 
     def _damaged(self, reason: object) -> LakeError:
+        if "disk is full" in str(reason) or "disk I/O error" in str(reason):
+            return LakeError(f"disk full (or failing) writing the lake's manifest {self.manifest_path}: {reason}; "
+                             "nothing was committed, the lake is as it was")
         return LakeError(f"the lake's manifest {self.manifest_path} is damaged or unreadable ({reason}); "
                          "nothing was changed")
 
@@ -250,6 +254,24 @@ class Lake:
                 "INSERT OR REPLACE INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ingest_id, iso_utc(started), iso_utc(datetime.now(UTC)), len(sources),
                  sum(s.rows for s in sources), sum(s.rejected for s in sources), failed, COMMITTED))
+
+    def commit_repair(self, ingest_id: str, parts: Iterable[Part], lost_path: str) -> None:
+        """Make a repair's parts visible and forget the lost part they restore, at once or not at all."""
+        parts = list(parts)
+        with self._opened() as connection, connection:
+            connection.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                   [(*_part_row(p), ingest_id) for p in parts])
+            connection.executemany("INSERT OR IGNORE INTO part_sources VALUES (?, ?)",
+                                   [(p.path, uri) for p in parts for uri in p.sources])
+            connection.execute("DELETE FROM lost_parts WHERE path = ?", (lost_path,))
+            connection.execute("UPDATE ingests SET finished = ?, state = ?, rows = ? WHERE ingest_id = ?",
+                               (iso_utc(datetime.now(UTC)), COMMITTED, sum(p.rows for p in parts), ingest_id))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A manifest connection whose statements are committed together when the block ends without error."""
+        with self._opened() as connection, connection:
+            yield connection
 
     def remove_orphans(self, current_ingest: str | None = None) -> int:
         """Delete the parts of killed ingests (recorded as running, never committed) that no manifest entry lists.

@@ -27,7 +27,8 @@ _DICTIONARY_COLUMNS = ["bucketowner", "bucket_name", "requester", "operation", "
                        "authtype", "endpoint", "tlsversion", "accesspointarn", "aclrequired", "source_region",
                        "http_method", "log_file", "remoteip", "useragent", "referrer", "eventversion",
                        "eventsource", "eventname", "awsregion", "sourceipaddress", "eventtype", "eventcategory",
-                       "recipientaccountid", "account_id", "user_arn", "errormessage", "vpcendpointid"]
+                       "recipientaccountid", "account_id", "user_arn", "errormessage", "vpcendpointid",
+                       "unmapped", "apiversion", "vpcendpointaccountid", "sessioncredentialfromconsole"]
 
 
 # Access-log values repeat (keys, agents, IPs, ARNs): dictionaries pay and write faster than plain strings,

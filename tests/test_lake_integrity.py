@@ -1,0 +1,286 @@
+"""Nothing lost, nothing doubled: filtered ingests, copies, foreign manifests, killed commits, damage and repair."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from s3logq.cli import cli
+from s3logq.engines.duckdb import DuckDBEngine
+from s3logq.ingest import IngestOptions, ingest
+from s3logq.lake import Lake, LakeError
+from s3logq.reader import line_slices
+from s3logq.repair import check_lake, reopen_source, repair_lake
+from s3logq.sources import list_sources
+
+OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+ROWS = "select * exclude (log_file) from access_log order by request_time, requestid"
+
+
+def access_line(bucket: str, when: str, key: str, request_id: str) -> str:
+    return (f'{OWNER} {bucket} [{when} +0000] 192.0.2.3 arn:aws:iam::1:user/a {request_id} REST.GET.OBJECT {key} '
+            f'"GET /{bucket}/{key} HTTP/1.1" 200 - 10 10 5 4 "-" "curl/8" - HOST SigV4 X AuthHeader e TLSv1.3 - -')
+
+
+def write(path: Path, text: str, compress: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode()) if compress else text.encode())
+    return path
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """Two days, two buckets, one file spanning midnight, and CloudTrail: filters cut through every file."""
+    root = tmp_path / "logs"
+    write(root / "access" / "2024-03-01-10-00-00-AAAA", "\n".join([
+        access_line("acme", "01/Mar/2024:09:59:59", "a.txt", "R1"),
+        access_line("other", "01/Mar/2024:10:00:00", "b.txt", "R2"),
+        access_line("acme", "01/Mar/2024:23:59:59", "c.txt", "R3"),
+        access_line("acme", "02/Mar/2024:00:00:00", "d.txt", "R4"),
+    ]) + "\n")
+    write(root / "access" / "2024-03-02-12-00-00-BBBB.gz", "\n".join([
+        access_line("other", "02/Mar/2024:11:00:00", "e.txt", "R5"),
+        access_line("acme", "02/Mar/2024:12:00:00", "f.txt", "R6"),
+        "not a log line",
+    ]) + "\n", compress=True)
+    trail = root / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2024" / "03" / "01"
+    events = [{"eventTime": f"2024-03-0{day}T12:00:00Z", "eventName": "PutBucketPolicy", "eventID": f"e-{day}",
+               "eventSource": "s3.amazonaws.com", "requestParameters": {"bucketName": bucket}}
+              for day, bucket in ((1, "acme"), (2, "other"))]
+    write(trail / "111122223333_CloudTrail_us-east-1_20240301T1205Z_x1.json", orjson.dumps({"Records": events}).decode())
+    return root
+
+
+def rows(lake: Lake, sql: str = ROWS) -> list[dict]:
+    return DuckDBEngine(lake).query(sql).to_pylist()
+
+
+def everything(lake: Lake) -> tuple[list[dict], list[dict], list[dict]]:
+    return (rows(lake), rows(lake, "select * exclude (log_file) from cloudtrail order by eventid"),
+            rows(lake, "select log_line, reason, raw_line from rejects order by raw_line"))
+
+
+def clean_ingest(logs: Path, tmp_path: Path) -> tuple[list[dict], list[dict], list[dict]]:
+    lake = Lake(tmp_path / "clean")
+    report = ingest(lake, list_sources([str(logs)]))
+    assert report.ok, report.failures
+    return everything(lake)
+
+
+@pytest.mark.parametrize("filters", [
+    {"buckets": ("acme",)},
+    {"since": datetime(2024, 3, 1, 12, tzinfo=UTC), "until": datetime(2024, 3, 2, 0, tzinfo=UTC)},
+    {"since": datetime(2024, 3, 2, 11, 30, tzinfo=UTC), "buckets": ("other",)},
+])
+def test_a_filtered_ingest_then_a_plain_one_leaves_exactly_a_clean_ingest(logs: Path, tmp_path: Path,
+                                                                          filters: dict) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]), IngestOptions(**filters))
+    ingest(lake, list_sources([str(logs)]))
+    assert everything(lake) == clean_ingest(logs, tmp_path)
+    assert len(everything(lake)[0]) == 6  # R1..R6, each once
+
+
+def test_the_same_file_under_another_path_adds_nothing(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    moved = tmp_path / "moved"
+    shutil.copytree(logs, moved)
+    shutil.copytree(logs / "access", moved / "access-again")  # a copy inside the same tree, read in one run
+    report = ingest(lake, list_sources([str(moved)]))
+    assert report.rows == {} and report.files_same_content == 5 and report.ok
+    assert everything(lake) == clean_ingest(logs, tmp_path)
+    aliases = lake.query("select count(*) from sources where skipped_reason like 'same content as %'")
+    assert aliases == [(5,)]
+    assert ingest(lake, list_sources([str(moved)])).files_already_ingested == 5  # known by name now too
+
+
+def test_two_copies_read_in_one_ingest_are_stored_once(logs: Path, tmp_path: Path) -> None:
+    shutil.copytree(logs / "access", logs / "copy")
+    lake = Lake(tmp_path / "lake")
+    report = ingest(lake, list_sources([str(logs)]), IngestOptions(workers=4))
+    assert report.files_same_content == 2
+    assert len(rows(lake)) == 6 and len(rows(lake, "select * from rejects")) == 1
+
+
+def test_a_touched_file_with_the_same_bytes_is_not_reported_as_changed(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    first = logs / "access" / "2024-03-01-10-00-00-AAAA"
+    os.utime(first, ns=(1, 1))
+    report = ingest(lake, list_sources([str(logs)]))
+    assert (report.files_already_ingested, report.files_changed, report.rows) == (3, [], {})
+    first.write_text(first.read_text() + access_line("acme", "01/Mar/2024:23:00:00", "z.txt", "R9") + "\n")
+    assert ingest(lake, list_sources([str(logs)])).files_changed == [str(first.resolve())]
+
+
+def test_a_manifest_from_another_lake_is_refused_and_nothing_is_deleted(logs: Path, tmp_path: Path) -> None:
+    lake, other = Lake(tmp_path / "lake"), Lake(tmp_path / "other")
+    ingest(lake, list_sources([str(logs / "access")]))
+    ingest(other, list_sources([str(logs / "AWSLogs")]))
+    parts_before = sorted(lake.root.rglob("*.parquet"))
+    shutil.copy(other.manifest_path, lake.manifest_path)
+    with pytest.raises(LakeError, match="belongs to lake .* but this folder is lake"):
+        ingest(lake, list_sources([str(logs)]))
+    assert sorted(lake.root.rglob("*.parquet")) == parts_before
+
+
+def test_a_manifest_listing_a_missing_part_is_refused_and_nothing_is_deleted(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs / "access")]))
+    parts_before = sorted(lake.root.rglob("*.parquet"))
+    with sqlite3.connect(lake.manifest_path) as manifest:  # one byte of one part's path changed
+        manifest.execute("update parts set path = replace(path, '-0000.parquet', '-0000.parqueX') "
+                         "where path like '%-0000.parquet'")
+    with pytest.raises(LakeError, match="missing"):
+        ingest(lake, list_sources([str(logs)]))
+    assert sorted(lake.root.rglob("*.parquet")) == parts_before
+
+
+def test_only_a_killed_ingests_own_leftovers_are_removed(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs / "access")]))
+    some_part = next(lake.root.glob("access_log/*/*.parquet"))
+    lake.begin_ingest("20240101T000000-deadbeef", datetime.now(UTC))  # a killed ingest: recorded, never committed
+    leftover = some_part.parent / "20240101T000000-deadbeef-0000.parquet"
+    shutil.copy(some_part, leftover)
+    stranger = some_part.parent / "someone-elses.parquet"
+    shutil.copy(some_part, stranger)
+    report = ingest(lake, list_sources([str(logs)]))
+    assert report.orphans_removed == 1
+    assert not leftover.exists() and stranger.exists()
+    assert len(rows(lake)) == 6
+
+
+def test_a_commit_killed_between_its_statements_shows_neither_parts_nor_sources(logs: Path, tmp_path: Path) -> None:
+    # The process dies as SQLite starts recording the sources, after the parts were inserted: were the commit
+    # made of separate transactions, the parts would be visible without their sources (rows read twice later).
+    lake_dir = tmp_path / "lake"
+    child = textwrap.dedent(f"""
+        import os, signal, sqlite3
+        real_connect = sqlite3.connect
+        def connect(*args, **kwargs):
+            connection = real_connect(*args, **kwargs)
+            def trace(statement):
+                if statement.startswith("INSERT OR REPLACE INTO sources"):
+                    os.kill(os.getpid(), signal.SIGKILL)
+            connection.set_trace_callback(trace)
+            return connection
+        sqlite3.connect = connect
+        from s3logq.ingest import ingest
+        from s3logq.lake import Lake
+        from s3logq.sources import list_sources
+        ingest(Lake({str(lake_dir)!r}), list_sources([{str(logs)!r}]))
+    """)
+    killed = subprocess.run([sys.executable, "-c", child], capture_output=True)
+    assert killed.returncode == -9
+    lake = Lake(lake_dir)
+    assert lake.query("select count(*) from parts") == [(0,)]
+    assert lake.query("select count(*) from sources") == [(0,)]
+    assert any(lake_dir.rglob("*.parquet"))  # the parts were written, just never made visible
+    report = ingest(lake, list_sources([str(logs)]))
+    assert report.orphans_removed >= 1 and len(rows(lake)) == 6
+    assert sorted(str(p.relative_to(lake_dir)) for p in lake_dir.rglob("*.parquet")) == sorted(
+        path for (path,) in lake.query("select path from parts"))
+
+
+def test_check_names_a_damaged_part_and_repair_restores_exactly_its_rows(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    expected = everything(lake)
+    day_one = next(p for p in lake.parts("access_log") if p.day == "2024-03-01")
+    (lake.root / day_one.path).write_bytes(b"PAR1 damaged")
+    report = check_lake(lake)
+    assert [(p.path, p.what.split(" ")[0]) for p in report.problems] == [(day_one.path, "size")]
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "lake", "check"])
+    assert result.exit_code == 1 and day_one.path in result.output
+    repaired = repair_lake(lake, reopen_source)
+    assert repaired.parts_set_aside == [day_one.path] and repaired.not_restored == []
+    assert repaired.rows_restored == 3  # R1, R2, R3: the 03-01 rows; R4 (03-02, same file) was never lost
+    assert everything(lake) == expected
+    assert check_lake(lake).problems == []
+    assert (lake.root / "damaged").is_dir()  # set aside, not deleted
+
+
+def test_a_missing_part_whose_source_is_gone_is_named_and_the_rest_stays(logs: Path, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    part = next(p for p in lake.parts("cloudtrail"))
+    (lake.root / part.path).unlink()
+    shutil.rmtree(logs / "AWSLogs")
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "lake", "repair"])
+    assert result.exit_code == 1 and "is no longer there" in result.output
+    assert len(rows(lake)) == 6  # access rows untouched
+    status = CliRunner().invoke(cli, ["--lake", str(lake.root), "status"])
+    assert "1 part(s) set aside, rows not restored" in status.output
+
+
+def test_an_ingest_waiting_for_the_lock_says_who_holds_it(logs: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    lake = Lake(tmp_path / "lake")
+    lake.create()
+    holder = open(lake.root / ".lock", "a+")  # noqa: SIM115
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    holder.write("s3logq ingest, pid 4242 on somewhere\n")
+    holder.flush()
+    command = [sys.executable, "-c", "from s3logq.cli import main; main()", "--lake", str(lake.root), "ingest", str(logs)]
+    waiting = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    first = waiting.stderr.readline()
+    assert "waiting for the lake's lock, held by s3logq ingest, pid 4242" in first
+    holder.close()
+    assert waiting.wait(timeout=60) == 0
+
+
+def test_a_big_file_read_in_slices_gives_the_rows_and_line_numbers_of_a_whole_read(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    import s3logq.reader as reader
+
+    lines = [access_line("acme", f"01/Mar/2024:10:{n // 60:02d}:{n % 60:02d}", f"k{n}.txt", f"R{n}")
+             for n in range(3000)]
+    lines[1234] = "a damaged line"
+    text = "\r\n".join(lines[:1500]) + "\n" + "\n".join(lines[1500:]) + "\n"
+    whole, sliced = Lake(tmp_path / "whole"), Lake(tmp_path / "sliced")
+    log = write(tmp_path / "logs" / "2024-03-01-10-00-00-BIGFILE.gz", text, compress=True)
+    assert ingest(whole, list_sources([str(log)])).ok
+    monkeypatch.setattr(reader, "BIG_FILE_BYTES", 1000)
+    monkeypatch.setattr(reader, "SLICE_BYTES", 50_000)
+    monkeypatch.setattr(reader, "_BLOCK_BYTES", 7_777)
+    assert len(list(line_slices(reader.decompressed_blocks(log)))) > 5
+    assert ingest(sliced, list_sources([str(log)])).ok
+    query = "select * from access_log order by log_line"
+    assert rows(sliced, query) == rows(whole, query)
+    assert rows(sliced, "select log_line, raw_line from rejects") == [{"log_line": 1235, "raw_line": "a damaged line"}]
+    assert sliced.query("select rows, rejected from sources") == [(2999, 1)]
+
+
+def test_a_gzip_file_that_breaks_off_keeps_what_came_before_and_is_not_read_twice(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    import s3logq.reader as reader
+
+    monkeypatch.setattr(reader, "BIG_FILE_BYTES", 1000)
+    monkeypatch.setattr(reader, "SLICE_BYTES", 20_000)
+    monkeypatch.setattr(reader, "_BLOCK_BYTES", 10_000)
+    lines = [access_line("acme", "01/Mar/2024:10:00:00", f"k{n}.txt", f"R{n}") for n in range(2000)]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    log = tmp_path / "logs" / "2024-03-01-10-00-00-CUT.gz"
+    log.parent.mkdir()
+    log.write_bytes(data[: len(data) // 2])
+    lake = Lake(tmp_path / "lake")
+    report = ingest(lake, list_sources([str(log)]))
+    assert report.files_partly_read == 1 and len(report.failures) == 1
+    stored = rows(lake, "select count(*) as n, max(log_line) as last from access_log")[0]
+    assert 0 < stored["n"] == stored["last"] < 2000  # a prefix of the file, in order, nothing doubled
+    again = ingest(lake, list_sources([str(log)]))
+    assert again.files_already_ingested == 1 and again.rows == {}
