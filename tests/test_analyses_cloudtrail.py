@@ -294,9 +294,16 @@ def test_reingesting_adds_nothing_and_a_redelivered_file_adds_no_duplicates(tmp_
     assert (again.files_read, again.files_already_ingested, again.rows) == (0, 7, {})
     copy = tmp_path / "redelivered" / f"{TRAIL}/02/{ACCOUNT}_CloudTrail_us-east-1_20240302T1400Z_Z9.json.gz"
     copy.parent.mkdir(parents=True)
-    copy.write_bytes((FIXTURE / f"{TRAIL}/02/{ACCOUNT}_CloudTrail_us-east-1_20240302T0005Z_B2c3D4e5F6g7H8i9"
-                      ".json.gz").read_bytes())
-    redelivered = ingest(lake, list_sources([str(copy)]))
+    original = (FIXTURE / f"{TRAIL}/02/{ACCOUNT}_CloudTrail_us-east-1_20240302T0005Z_B2c3D4e5F6g7H8i9"
+                ".json.gz").read_bytes()
+    copy.write_bytes(original)
+    same_bytes = ingest(lake, list_sources([str(copy)]))  # the same bytes under another name: not even parsed
+    assert (same_bytes.files_read, same_bytes.files_same_content, same_bytes.rows) == (0, 1, {})
+    # CloudTrail delivering the same events again in a file of its own (other bytes): each event kept once
+    redone = tmp_path / "redone" / copy.relative_to(tmp_path / "redelivered")
+    redone.parent.mkdir(parents=True)
+    redone.write_bytes(gzip.compress(json.dumps(json.loads(gzip.decompress(original)), indent=1).encode()))
+    redelivered = ingest(lake, list_sources([str(redone)]))
     assert (redelivered.files_read, redelivered.duplicates_dropped) == (1, 2)
     assert redelivered.failures == [] and not any(redelivered.rows.values())
     total = DuckDBEngine(lake).query("SELECT count(*) AS n FROM cloudtrail").to_pylist()

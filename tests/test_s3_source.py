@@ -41,10 +41,12 @@ def test_simple_prefix_reads_only_the_days_of_the_range(s3, tmp_path):
     report = ingest_s3(lake, "s3://logs/simple/", s3)
     gets = s3.requests.object_gets("logs")
     # Files are delivered 36 a day, 02-25..03-14. The range's days 03-01..03-07 plus one day of late
-    # delivery (03-08) are fetched: 8 x 36. Each file holds 2 requests of its own day: 7 x 36 x 2 rows.
+    # delivery (03-08) are fetched: 8 x 36. Each file holds 2 requests of its own day, and a file read is stored
+    # whole (queries apply the range): 8 x 36 x 2 rows, 72 of them (03-08) outside the range.
     assert len(gets) == 288 and set(gets.values()) == {1}
     assert min(gets) >= "simple/2024-03-01" and max(gets) < "simple/2024-03-09"
-    assert report.rows == {"access_log": 504} and stored_rows(lake, "access_log") == 504
+    assert report.rows == {"access_log": 576} and stored_rows(lake, "access_log") == 576
+    assert report.rows_outside_range == 72
     assert report.files_out_of_range == 36  # 02-29: listed from a day early, never opened
     starts = [q.get("start-after") for q in s3.requests.listings()]
     assert starts == [None, "simple/2024-02-29"]  # layout detection, then one page from the first day
@@ -63,10 +65,10 @@ def test_partitioned_prefix_lists_each_day_of_the_wanted_bucket_only(s3, tmp_pat
     lake = Lake(tmp_path / "lake")
     report = ingest_s3(lake, "s3://logs/partitioned/", s3, buckets=("alpha",))
     gets = s3.requests.object_gets("logs")
-    # 2 accounts x 2 regions x bucket alpha x days 03-01..03-08 x 4 files; rows: 7 days x 2 requests.
+    # 2 accounts x 2 regions x bucket alpha x days 03-01..03-08 x 4 files x 2 requests, each file stored whole.
     assert len(gets) == 2 * 2 * 8 * 4
     assert all("/alpha/" in key for key in gets)
-    assert report.rows == {"access_log": 2 * 2 * 7 * 4 * 2}
+    assert report.rows == {"access_log": 2 * 2 * 8 * 4 * 2}
     prefixes = [q["prefix"] for q in s3.requests.listings()]
     assert not any("/beta/" in p for p in prefixes)
     day_listings = [p for p in prefixes if p.count("/") == 7]  # partitioned/acct/region/bucket/YYYY/MM/DD/
@@ -88,7 +90,7 @@ def test_cloudtrail_with_organization_accounts_and_regions_skips_digests(s3, tmp
     assert len(gets) == 2 * 2 * 8 * 8  # accounts x regions x days 03-01..03-08 x files
     assert {key.split("/")[2] for key in gets} == {"111111111111", "222222222222"}
     assert {key.split("/")[4] for key in gets} == {"us-east-1", "eu-west-1"}
-    assert report.rows == {"cloudtrail": 2 * 2 * 7 * 8 * 2}
+    assert report.rows == {"cloudtrail": 2 * 2 * 8 * 8 * 2}  # the late-delivery day's files are stored whole
     assert not any("Digest" in q["prefix"] for q in s3.requests.listings())
     assert report.files_skipped == {}
 
