@@ -284,3 +284,20 @@ def test_a_gzip_file_that_breaks_off_keeps_what_came_before_and_is_not_read_twic
     assert 0 < stored["n"] == stored["last"] < 2000  # a prefix of the file, in order, nothing doubled
     again = ingest(lake, list_sources([str(log)]))
     assert again.files_already_ingested == 1 and again.rows == {}
+
+
+def test_a_bom_and_any_line_ends_lose_no_line_and_cloudtrail_with_a_bom_is_known_without_its_name(
+        tmp_path: Path) -> None:
+    lines = [access_line("acme", f"01/Mar/2024:10:00:0{n}", f"k{n}.txt", f"R{n}") for n in range(4)]
+    write(tmp_path / "logs" / "access-with-bom", "\ufeff" + lines[0] + "\r\n" + lines[1] + "\r" + lines[2] + "\n"
+          + lines[3])
+    event = {"eventTime": "2024-03-01T12:00:00Z", "eventName": "GetObject", "eventID": "bom-1",
+             "eventSource": "s3.amazonaws.com"}
+    write(tmp_path / "logs" / "trail-export.json", "\ufeff" + orjson.dumps({"Records": [event]}).decode())
+    lake = Lake(tmp_path / "lake")
+    report = ingest(lake, list_sources([str(tmp_path / "logs")]))
+    assert report.ok, report.failures
+    assert [r["requestid"] for r in rows(lake)] == ["R0", "R1", "R2", "R3"]
+    assert rows(lake, "select eventid from cloudtrail") == [{"eventid": "bom-1"}]
+    assert rows(lake, "select * from rejects") == []
+

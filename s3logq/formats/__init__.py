@@ -35,7 +35,7 @@ def decompress(data: bytes, name: str) -> bytes:
 
 def detect_type(data: bytes, name: str) -> str:
     """'access' or 'cloudtrail' from a file's first bytes (its name breaks the tie); UnreadableFile otherwise."""
-    head = data[:4096].lstrip()
+    head = data[:4096].removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 byte order mark is not data
     if head.startswith(b"{"):
         return CLOUDTRAIL
     if _ACCESS_START.match(head):

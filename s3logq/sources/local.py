@@ -27,11 +27,14 @@ def list_local(spec: str) -> Iterator[SourceFile]:
 
 def _walk(path: Path) -> Iterator[SourceFile]:
     if path.is_dir():
-        for root, dirs, files in os.walk(path):
+        unreadable: list[OSError] = []
+        for root, dirs, files in os.walk(path, onerror=unreadable.append):
             dirs.sort()
             for name in sorted(files):
                 if not name.startswith("."):
                     yield _source(Path(root) / name)
+        for error in unreadable:  # a folder that cannot be listed fails by name, never silently holds nothing
+            yield SourceFile(_uri(Path(os.path.abspath(error.filename or path))), 0, "", partial(_raise, error))
     else:  # a file, or a FIFO, socket or device named directly: _source tells them apart
         yield _source(path)
 
