@@ -12,9 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from s3logq.lake import Lake, iso_utc
 from s3logq.sources import SourceFile
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DAMAGED_FOLDER = "damaged"
 
@@ -171,12 +175,11 @@ def _restore(lake: Lake, path: str, table_name: str, day: str | None, uris: list
     report.rows_restored += rows
 
 
-def _of_day(table: object, table_name: str, day: str | None) -> object:
+def _of_day(table: pa.Table, table_name: str, day: str | None) -> pa.Table:
     import pyarrow.compute as pc
 
     time_column = "request_time" if table_name == "access_log" else "event_time"
-    days = pc.strftime(table.column(time_column), format="%Y-%m-%d")  # type: ignore[attr-defined]
-    return table.filter(pc.equal(days, day))  # type: ignore[attr-defined]
+    return table.filter(pc.equal(pc.strftime(table.column(time_column), format="%Y-%m-%d"), day))
 
 
 def _missing_lines(lake: Lake, table_name: str, day: str | None,
@@ -197,7 +200,7 @@ def _missing_lines(lake: Lake, table_name: str, day: str | None,
     return keys - {(file, int(line)) for file, line in present}
 
 
-def reopen_source(uri: str, **s3_options: object) -> SourceFile | None:
+def reopen_source(uri: str, **s3_options: Any) -> SourceFile | None:
     """The source file a uri names, if it is still there (local path or s3://bucket/key)."""
     from s3logq.sources import SourceError, list_sources
 
