@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -20,12 +21,15 @@ from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake
 from s3logq.report import ReportData, build_report_data, render_report, write_report
 from s3logq.report.data import (
+    BucketTraffic,
     ConfigChange,
     OperationLatency,
     PrincipalCount,
     ReportEngine,
     ReportFilters,
     TimeCount,
+    TopAddress,
+    TopObject,
     config_changes_from_trail,
     period_unit,
 )
@@ -39,30 +43,36 @@ ADMIN = "arn:aws:iam::111122223333:user/admin"
 LEGACY = "arn:aws:iam::111122223333:user/legacy"
 
 
-def access_line(bucket: str, hhmm: str, requester: str, operation: str, status: str, total_ms: str) -> str:
-    """One access-log line of 2024-03-01 with the fields the report reads; the rest as S3 writes them."""
-    key = "photos/a.jpg"
+ERROR_CODES = {"403": "AccessDenied", "404": "NoSuchKey", "503": "SlowDown"}
+
+
+def access_line(bucket: str, hhmm: str, requester: str, operation: str, status: str, total_ms: str,
+                key: str = "photos/a.jpg", ip: str = "192.0.2.10") -> str:
+    """One access-log line of 2024-03-01 with the fields the report reads; the rest as S3 writes them. A GET
+    that succeeded sent 1,000 bytes; an error carries S3's error code for its status."""
     uri = "-" if operation.startswith("S3.") else f'"GET /{bucket}/{key} HTTP/1.1"'
-    return (f"{OWNER} {bucket} [01/Mar/2024:{hhmm}:00 +0000] 192.0.2.10 {requester} REQ{hhmm.replace(':', '')} "
-            f"{operation} {key} {uri} {status} - - 1024 {total_ms} - \"-\" \"curl/8.5\" - HOSTID= SigV4 "
-            f"ECDHE-RSA-AES128-GCM-SHA256 AuthHeader {bucket}.s3.us-east-1.amazonaws.com TLSv1.2 - -")
+    sent = "1000" if operation == "REST.GET.OBJECT" and status == "200" else "-"
+    return (f"{OWNER} {bucket} [01/Mar/2024:{hhmm}:00 +0000] {ip} {requester} REQ{hhmm.replace(':', '')} "
+            f"{operation} {key} {uri} {status} {ERROR_CODES.get(status, '-')} {sent} 1024 {total_ms} - \"-\" "
+            f"\"curl/8.5\" - HOSTID= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader {bucket}.s3.us-east-1.amazonaws.com "
+            "TLSv1.2 - -")
 
 
-# bucket, time, requester, operation, status, total time (ms)
+# bucket, time, requester, operation, status, total time (ms), key, client IP
 ACCESS_LINES = [
-    ("acme-data", "10:05", ALICE, "REST.GET.OBJECT", "200", "10"),
-    ("acme-data", "10:20", ALICE, "REST.GET.OBJECT", "200", "20"),
-    ("acme-data", "10:40", BOB, "REST.PUT.OBJECT", "200", "30"),
-    ("acme-data", "11:10", "-", "REST.GET.OBJECT", "403", "5"),
-    ("acme-data", "11:30", BOB, "REST.GET.OBJECT", "403", "6"),
-    ("acme-data", "11:45", "-", "REST.GET.OBJECT", "403", "4"),
-    ("acme-data", "12:00", ALICE, "REST.GET.OBJECT", "503", "100"),
-    ("acme-data", "12:15", ALICE, "REST.DELETE.OBJECT", "204", "8"),
-    ("acme-data", "12:50", ALICE, "REST.GET.OBJECT", "404", "7"),
-    ("acme-data", "12:30", "AmazonS3", "S3.EXPIRE.OBJECT", "-", "-"),
-    ("acme-data", "13:00", "AmazonS3", "S3.TRANSITION_SIA.OBJECT", "-", "-"),
-    ("acme-data", "13:05", "AmazonS3", "S3.TRANSITION_SIA.OBJECT", "-", "-"),
-    ("acme-logs", "10:30", CAROL, "REST.GET.OBJECT", "200", "40"),
+    ("acme-data", "10:05", ALICE, "REST.GET.OBJECT", "200", "10", "photos/a.jpg", "192.0.2.10"),
+    ("acme-data", "10:20", ALICE, "REST.GET.OBJECT", "200", "20", "photos/b.jpg", "192.0.2.10"),
+    ("acme-data", "10:40", BOB, "REST.PUT.OBJECT", "200", "30", "photos/a.jpg", "192.0.2.20"),
+    ("acme-data", "11:10", "-", "REST.GET.OBJECT", "403", "5", "photos/a.jpg", "203.0.113.5"),
+    ("acme-data", "11:30", BOB, "REST.GET.OBJECT", "403", "6", "photos/a.jpg", "192.0.2.20"),
+    ("acme-data", "11:45", "-", "REST.GET.OBJECT", "403", "4", "photos/a.jpg", "203.0.113.5"),
+    ("acme-data", "12:00", ALICE, "REST.GET.OBJECT", "503", "100", "photos/b.jpg", "192.0.2.10"),
+    ("acme-data", "12:15", ALICE, "REST.DELETE.OBJECT", "204", "8", "photos/b.jpg", "192.0.2.10"),
+    ("acme-data", "12:50", ALICE, "REST.GET.OBJECT", "404", "7", "photos/c.jpg", "192.0.2.10"),
+    ("acme-data", "12:30", "AmazonS3", "S3.EXPIRE.OBJECT", "-", "-", "photos/old.jpg", "192.0.2.99"),
+    ("acme-data", "13:00", "AmazonS3", "S3.TRANSITION_SIA.OBJECT", "-", "-", "photos/a.jpg", "192.0.2.99"),
+    ("acme-data", "13:05", "AmazonS3", "S3.TRANSITION_SIA.OBJECT", "-", "-", "photos/b.jpg", "192.0.2.99"),
+    ("acme-logs", "10:30", CAROL, "REST.GET.OBJECT", "200", "40", "photos/a.jpg", "192.0.2.30"),
 ]
 
 
@@ -175,6 +185,38 @@ def test_lifecycle_actions_by_class_over_time(data: ReportData) -> None:
         TimeCount(at(12), "Expiration", 1), TimeCount(at(13), "Transition to Standard-IA", 2)]
 
 
+def test_traffic_and_bytes_per_bucket(data: ReportData) -> None:
+    # acme-data: 9 requests, two 200 GETs of 1,000 bytes, four 4xx, one 5xx, three lifecycle actions
+    assert data.bucket_traffic == [BucketTraffic("acme-data", 9, 2000, 4, 1, 3),
+                                   BucketTraffic("acme-logs", 1, 1000, 0, 0, 0)]
+
+
+def test_top_objects_and_top_ips(data: ReportData) -> None:
+    # a.jpg: the 10:05 GET, the PUT and three 403s by alice, bob and anonymous; ties broken by bytes sent
+    assert data.top_objects == [
+        TopObject("acme-data", "photos/a.jpg", 5, 1000, 3, 3), TopObject("acme-data", "photos/b.jpg", 3, 1000, 1, 1),
+        TopObject("acme-logs", "photos/a.jpg", 1, 1000, 0, 1), TopObject("acme-data", "photos/c.jpg", 1, 0, 1, 1)]
+    # the lifecycle rows' 192.0.2.99 is no client
+    assert data.top_ips == [TopAddress("192.0.2.10", 5, 2000, 2, 1), TopAddress("192.0.2.20", 2, 0, 1, 1),
+                            TopAddress("203.0.113.5", 2, 0, 2, 1), TopAddress("192.0.2.30", 1, 1000, 0, 1)]
+
+
+def test_error_codes_and_deletions_over_time(data: ReportData) -> None:
+    assert data.error_codes == [TimeCount(at(11), "AccessDenied", 3), TimeCount(at(12), "NoSuchKey", 1),
+                                TimeCount(at(12), "SlowDown", 1)]
+    # the DELETE at 12:15 and the expiration at 12:30; transitions delete nothing
+    assert data.deletions == [TimeCount(at(12), "DeleteObject (API)", 1), TimeCount(at(12), "Lifecycle expiration", 1)]
+
+
+def test_findings_are_what_detect_finds_narrowed_to_the_buckets(lake: Lake, data: ReportData) -> None:
+    assert [(f.severity, f.detection, f.bucket_name, f.principal) for f in data.findings] == [
+        ("medium", "versioning-suspended", "acme-data", ADMIN)]
+    assert (data.findings_total, data.findings_by_severity) == (1, {"medium": 1})
+    assert data.findings[0].evidence.startswith(f"s3logq --lake {lake.root} ")
+    other = build_report_data(lake, buckets=["acme-logs"])
+    assert other.findings == [] and other.empty["findings"] == "No detection found anything in the lake for bucket acme-logs."
+
+
 def test_config_change_timeline_says_what_changed(data: ReportData) -> None:
     changes = data.config_changes
     assert [(c.event_time, c.bucket, c.event_name, c.principal, c.error) for c in changes] == [
@@ -259,19 +301,38 @@ def test_report_file_is_self_contained_and_small(lake: Lake, tmp_path: Path) -> 
     parser = _References()
     parser.feed(html)
     assert [r for r in parser.references if not r.startswith("#")] == []  # only in-page anchors
-    assert parser.scripts == 2 + 6  # plotly.js, the page's own code, one JSON figure per chart
-    assert html.count("* plotly.js v") == 1  # plotly.js inlined once
-    assert html.count('class="chart"') == 6
-    assert Path(location).stat().st_size < 10_000_000
+    assert parser.scripts == 2 + 9  # plotly.js, the page's own code, one JSON figure per chart
+    assert html.count("* plotly.js (basic - minified) v") == 1  # the basic bundle, inlined once
+    assert "* plotly.js v" not in html  # not the full 4.8 MB one
+    assert html.count('class="chart"') == 9
+    assert Path(location).stat().st_size < 1_500_000  # issue 13: a bucket-day report is worth mailing
     for text in ('<dd class="buckets">all 2: acme-data, acme-logs</dd>', "S3 access logs: 1 files, 13 rows", "CloudTrail: 1 files, 4 rows",
                  "40.0%", "versioning", 'href="#config"'):
         assert text in html
 
 
+def test_page_shows_findings_first_and_real_counts(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("s3logq.report.data.TABLE_ROWS", 2)  # 2 rows shown of the analyses' 13, 8, ...
+    html = render_report(build_report_data(lake))
+    sections = [html.index(f'<section class="panel" id="{name}"') for name in ("findings", "analyses", "traffic")]
+    assert sections == sorted(sections)  # findings, then everything worth a look, then the charts
+    assert "in this range: 1 finding, most severe first" in html
+    assert 'class="severity">medium</span>' in html and "versioning suspended" in html
+    requests = html[html.index('id="analysis-access-requests"'):]
+    requests = requests[:requests.index("</details>")]
+    assert 'id="analysis-access-requests" open>' in html  # expanded, not collapsed
+    assert '<span class="count">13 rows</span>' in requests and "The first 2 of 13 rows." in requests
+    assert requests.count("<tr><td") == 2
+    assert re.findall(r'class="count">[^<]*\+', html) == []  # no "2+ rows" anywhere
+    assert html.count('class="table-filter"') == html.count('<table class="sortable">')  # a filter on every table
+    assert '<td>acme-data</td><td>9</td><td title="2,000 bytes">2.0 kB</td><td>4</td><td>1</td><td>3</td>' in html
+
+
 def test_empty_lake_report_says_why_each_section_is_empty(tmp_path: Path) -> None:
     html = render_report(build_report_data(Lake(tmp_path / "nothing")))
     assert 'class="chart"' not in html
-    assert html.count("No S3 server access logs are ingested") == 4  # traffic, requesters, latency, lifecycle
+    # traffic, buckets, objects, IPs, error codes, deletions, requesters, latency, lifecycle
+    assert html.count("No S3 server access logs are ingested") == 9
     assert "lifecycle actions are logged only there, never in CloudTrail" in html
     assert "No CloudTrail logs are ingested: bucket configuration changes come from CloudTrail" in html
     assert "No request was denied (HTTP 403 or CloudTrail AccessDenied) in the lake." in html
@@ -426,11 +487,11 @@ def test_chromium_renders_every_chart_as_svg_without_console_errors(lake: Lake, 
                                 ".every(chart => chart.querySelector('svg.main-svg g.trace'))") is True
         charts = browser.evaluate("[...document.querySelectorAll('.chart')].map(chart => "
                                   "[chart.closest('section').id, chart.querySelectorAll('svg g.trace').length])")
-        assert [section for section, _ in charts] == ["traffic", "requesters", "denied", "latency", "lifecycle",
-                                                      "config"]
-        # traces drawn per chart: status classes, succeeded/errors, two log types, 3 percentiles,
-        # 2 lifecycle classes, changed/denied
-        assert [traces for _, traces in charts] == [3, 2, 2, 3, 2, 2]
+        assert [section for section, _ in charts] == ["traffic", "buckets", "errors", "deletions", "requesters",
+                                                      "denied", "latency", "lifecycle", "config"]
+        # traces drawn per chart: status classes, succeeded/4xx/5xx, 3 error codes, 2 deletion causes,
+        # succeeded/errors, two log types, 3 percentiles, 2 lifecycle classes, changed/denied
+        assert [traces for _, traces in charts] == [3, 3, 3, 2, 2, 2, 3, 2, 2]
         # the traffic chart drew one bar per (hour, status class) with requests: 5
         assert browser.evaluate("document.querySelectorAll('#chart-traffic .point').length") == 5
         # clicking a header sorts the table by that column (the config table starts newest first)
@@ -438,8 +499,24 @@ def test_chromium_renders_every_chart_as_svg_without_console_errors(lake: Lake, 
         assert browser.evaluate(first_time) == "2024-03-01T11:00:00Z"
         browser.evaluate("document.querySelector('#config thead th').click()")
         assert browser.evaluate(first_time) == "2024-03-01T09:00:00Z"
+        # typing in a table's filter box leaves the rows holding every word, and says how many
+        type_in = ("(() => { const box = document.querySelector('#ips input.table-filter'); box.value = {!r}; "
+                   "box.dispatchEvent(new Event('input')); return [[...document.querySelectorAll('#ips tbody tr')]"
+                   ".filter(row => !row.hidden).map(row => row.cells[0].textContent), "
+                   "document.querySelector('#ips .filter-count').textContent]; })()")
+        assert browser.evaluate(type_in.replace("{!r}", "'192.0.2.'")) == [
+            ["192.0.2.10", "192.0.2.20", "192.0.2.30"], "3 of 4 rows"]
+        assert browser.evaluate(type_in.replace("{!r}", "'203 113'")) == [["203.0.113.5"], "1 of 4 rows"]
+        assert browser.evaluate(type_in.replace("{!r}", "''")) == [
+            ["192.0.2.10", "192.0.2.20", "203.0.113.5", "192.0.2.30"], ""]
+        # at phone width (375 px) nothing makes the page scroll sideways: wide tables scroll in their own box
+        browser.call("Emulation.setDeviceMetricsOverride", session=True, width=375, height=800,
+                     deviceScaleFactor=2, mobile=True)
+        browser.evaluate(_SETTLE)
+        assert browser.evaluate("[document.documentElement.scrollWidth, document.body.scrollWidth, "
+                                "window.innerWidth]") == [375, 375, 375]
         browser.screenshot(tmp_path / "report-laptop.png", 1280)
-        browser.screenshot(tmp_path / "report-phone.png", 390, mobile=True)
+        browser.screenshot(tmp_path / "report-phone.png", 375, mobile=True)
         assert browser.errors() == []
         assert browser.requests_outside() == []
     finally:

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from s3logq import __version__
 from s3logq.catalog import Analysis, CatalogError, load_catalog
+from s3logq.detect import Finding
 from s3logq.engines import QueryError
 from s3logq.engines.duckdb import DuckDBEngine
 from s3logq.lake import Lake
@@ -22,9 +23,12 @@ from s3logq.times import iso
 
 TOP_N = 15
 LATENCY_OPERATIONS = 12
-TABLE_ROWS = 20
-CONFIG_CHANGES_SHOWN = 300
-CELL_CHARS = 160
+# Kept small so that a bucket-day report stays under 1.5 MB: every table says its real count and the
+# command that gives every row.
+TABLE_ROWS = 10
+CONFIG_CHANGES_SHOWN = 100
+FINDINGS_SHOWN = 200
+CELL_CHARS = 100
 HOURLY_UP_TO = timedelta(days=8)
 DAILY_UP_TO = timedelta(days=400)
 LIFECYCLE_HOURLY_UP_TO = timedelta(days=2)
@@ -124,6 +128,53 @@ FROM access_log WHERE {_ACCESS_FILTER} AND {_IS_LIFECYCLE}
 GROUP BY ALL ORDER BY period, operation
 """
 
+BUCKET_TRAFFIC_SQL = f"""
+SELECT bucket_name AS bucket, count(*) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS requests,
+       coalesce(sum(bytessent) FILTER (WHERE NOT {_IS_LIFECYCLE}), 0)::BIGINT AS bytes_sent,
+       count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus BETWEEN 400 AND 499) AS errors_4xx,
+       count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus BETWEEN 500 AND 599) AS errors_5xx,
+       count(*) FILTER (WHERE {_IS_LIFECYCLE}) AS lifecycle_actions
+FROM access_log WHERE {_ACCESS_FILTER} AND bucket_name IS NOT NULL
+GROUP BY ALL ORDER BY requests DESC, bucket LIMIT 100
+"""
+
+TOP_OBJECTS_SQL = f"""
+SELECT bucket_name AS bucket, key, count(*) AS requests, coalesce(sum(bytessent), 0)::BIGINT AS bytes_sent,
+       count(*) FILTER (WHERE httpstatus >= 400) AS errors, count(DISTINCT coalesce(requester, '-')) AS requesters
+FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND key IS NOT NULL
+GROUP BY ALL ORDER BY requests DESC, bytes_sent DESC, bucket, key LIMIT {TOP_N}
+"""
+
+TOP_IPS_SQL = f"""
+SELECT remoteip AS ip, count(*) AS requests, coalesce(sum(bytessent), 0)::BIGINT AS bytes_sent,
+       count(*) FILTER (WHERE httpstatus >= 400) AS errors, count(DISTINCT coalesce(requester, '-')) AS requesters
+FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND remoteip IS NOT NULL
+GROUP BY ALL ORDER BY requests DESC, ip LIMIT {TOP_N}
+"""
+
+# An error's S3 code (NoSuchKey, AccessDenied, SlowDown, ...), or its HTTP status when S3 logged no code.
+ERROR_CODES_SQL = f"""
+SELECT date_trunc($unit, request_time) AS period, coalesce(errorcode, 'HTTP ' || httpstatus::VARCHAR) AS code,
+       count(*) AS errors
+FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND httpstatus >= 400
+GROUP BY ALL ORDER BY period, code
+"""
+
+# The rows of the catalog's `deletions` analysis: deletes that succeeded, and lifecycle's.
+DELETIONS_SQL = f"""
+SELECT date_trunc($unit, request_time) AS period, operation, count(*) AS deletions
+FROM access_log WHERE {_ACCESS_FILTER}
+  AND operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT', 'S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
+  AND (httpstatus IS NULL OR httpstatus BETWEEN 200 AND 299)
+GROUP BY ALL ORDER BY period, operation
+"""
+DELETION_CAUSES = {
+    "REST.DELETE.OBJECT": "DeleteObject (API)",
+    "BATCH.DELETE.OBJECT": "DeleteObjects, one per key (API)",
+    "S3.EXPIRE.OBJECT": "Lifecycle expiration",
+    "S3.CREATE.DELETEMARKER": "Lifecycle delete marker",
+}
+
 # What changed, read from the request body CloudTrail keeps (requestParameters), per kind of change.
 _PARAM = "json_extract_string(requestparameters, '{path}')"
 CHANGE_TEXT_SQL = f"""
@@ -207,6 +258,35 @@ class ConfigChange:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class BucketTraffic:
+    bucket: str
+    requests: int
+    bytes_sent: int
+    errors_4xx: int
+    errors_5xx: int
+    lifecycle_actions: int
+
+
+@dataclass(frozen=True)
+class TopObject:
+    bucket: str
+    key: str
+    requests: int
+    bytes_sent: int
+    errors: int
+    requesters: int
+
+
+@dataclass(frozen=True)
+class TopAddress:
+    ip: str
+    requests: int
+    bytes_sent: int
+    errors: int
+    requesters: int
+
+
 @dataclass
 class AnalysisTable:
     """The first rows of one catalog analysis, and the command that gives all of them."""
@@ -217,9 +297,13 @@ class AnalysisTable:
     description: str
     columns: list[str]
     rows: list[list[str]]
-    more: bool
+    total: int
     commands: list[str]
     error: str | None = None
+
+    @property
+    def more(self) -> bool:
+        return self.total > len(self.rows)
 
 
 @dataclass
@@ -277,6 +361,15 @@ class ReportData:
     config_changes: list[ConfigChange] = field(default_factory=list)
     config_source: str = ""
     analyses: list[AnalysisTable] = field(default_factory=list)
+    bucket_traffic: list[BucketTraffic] = field(default_factory=list)
+    top_objects: list[TopObject] = field(default_factory=list)
+    top_ips: list[TopAddress] = field(default_factory=list)
+    error_codes: list[TimeCount] = field(default_factory=list)
+    deletions: list[TimeCount] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    findings_total: int = 0
+    findings_by_severity: dict[str, int] = field(default_factory=dict)
+    findings_error: str | None = None
     empty: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -330,6 +423,12 @@ def _build(lake: Lake, engine: ReportEngine, filters: ReportFilters) -> ReportDa
         data.latency = [OperationLatency(**r) for r in _run(engine, LATENCY_SQL, filters).to_pylist()]
         lifecycle = _time_counts(_run(engine, LIFECYCLE_SQL, filters, unit=lifecycle_unit), "operation", "actions")
         data.lifecycle = [TimeCount(t.period, LIFECYCLE_CLASSES.get(t.kind, t.kind), t.count) for t in lifecycle]
+        data.bucket_traffic = [BucketTraffic(**r) for r in _run(engine, BUCKET_TRAFFIC_SQL, filters).to_pylist()]
+        data.top_objects = [TopObject(**r) for r in _run(engine, TOP_OBJECTS_SQL, filters).to_pylist()]
+        data.top_ips = [TopAddress(**r) for r in _run(engine, TOP_IPS_SQL, filters).to_pylist()]
+        data.error_codes = _time_counts(_run(engine, ERROR_CODES_SQL, filters, unit=unit), "code", "errors")
+        deletions = _time_counts(_run(engine, DELETIONS_SQL, filters, unit=unit), "operation", "deletions")
+        data.deletions = [TimeCount(t.period, DELETION_CAUSES[t.kind], t.count) for t in deletions]
     data.denied = [PrincipalCount(r["principal"], r["denied"], r["denied"], r["source"])
                    for r in _run(engine, DENIED_SQL, filters).to_pylist()]
     if has_trail:
@@ -337,9 +436,33 @@ def _build(lake: Lake, engine: ReportEngine, filters: ReportFilters) -> ReportDa
         summary.config_changes = sum(1 for c in data.config_changes if not c.error)
         summary.config_changes_denied = sum(1 for c in data.config_changes if c.error)
         data.config_changes = data.config_changes[-CONFIG_CHANGES_SHOWN:]
+    if has_access or has_trail:
+        findings, data.findings_error = report_findings(lake, filters, engine)
+        data.findings_total = len(findings)
+        for finding in findings:
+            data.findings_by_severity[finding.severity] = data.findings_by_severity.get(finding.severity, 0) + 1
+        data.findings = findings[:FINDINGS_SHOWN]
     data.analyses = analysis_tables(engine, lake, filters, has_access, has_trail)
     data.empty = _why_empty(data, has_access, has_trail)
     return data
+
+
+def report_findings(lake: Lake, filters: ReportFilters,
+                    engine: ReportEngine | None = None) -> tuple[list[Finding], str | None]:
+    """What `s3logq detect` finds over the range and buckets, most severe first, then newest; or why it could
+    not run. The report's views serve only when they hold every day: windowed detections read a day before
+    `since`, whole-history ones every part."""
+    from s3logq.catalog.detection import DetectionError
+    from s3logq.detect import find_all
+
+    if engine is None or filters.since is not None:
+        engine = DuckDBEngine(lake)  # type: ignore[assignment]
+    try:
+        found = find_all(engine, filters.since, filters.until, lake_option=str(lake.root))  # type: ignore[arg-type]
+    except (QueryError, DetectionError, CatalogError) as error:
+        return [], str(error)
+    found = [f for f in found if not filters.buckets or f.bucket_name is None or f.bucket_name in filters.buckets]
+    return sorted(found, key=lambda f: (-f.severity_rank, -f.event_time.timestamp(), f.detection)), None
 
 
 class ReportEngine:
@@ -460,18 +583,18 @@ def analysis_tables(engine: ReportEngine, lake: Lake, filters: ReportFilters, ha
             continue
         commands = [_command(analysis, lake, filters, bucket) for bucket in _bucket_runs(analysis, filters)]
         try:
-            parts = _run_analysis(analysis, engine, filters, TABLE_ROWS + 1)
+            previews = [analysis.preview(engine, values, TABLE_ROWS) for values in _analysis_values(analysis, filters)]
         except (QueryError, CatalogError) as error:
             tables.append(AnalysisTable(analysis.name, analysis.log_type, analysis.title, analysis.description,
-                                        [], [], False, commands, error=str(error)))
+                                        [], [], 0, commands, error=str(error)))
             continue
-        table = _concat(parts)
-        if table.num_rows == 0:
+        total = sum(count for _, count in previews)
+        if total == 0:
             continue
-        shown = readable(table.slice(0, TABLE_ROWS))
+        shown = readable(_concat([table for table, _ in previews]).slice(0, TABLE_ROWS))
         rows = [[_cell(v) for v in row.values()] for row in shown.to_pylist()]
         tables.append(AnalysisTable(analysis.name, analysis.log_type, analysis.title, analysis.description,
-                                    shown.column_names, rows, table.num_rows > TABLE_ROWS, commands))
+                                    shown.column_names, rows, total, commands))
     return tables
 
 
@@ -482,12 +605,17 @@ def _bucket_runs(analysis: Analysis, filters: ReportFilters) -> list[str | None]
     return [None]
 
 
-def _run_analysis(analysis: Analysis, engine: ReportEngine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
-    results = []
+def _analysis_values(analysis: Analysis, filters: ReportFilters) -> list[dict[str, object]]:
+    """The filter values of each run: the range, and one requested bucket per run."""
+    runs = []
     for bucket in _bucket_runs(analysis, filters):
         given: dict[str, object] = {"since": filters.since, "until": filters.until, "bucket": bucket}
-        results.append(analysis.run(engine, {k: v for k, v in given.items() if k in analysis.parameters}, limit))
-    return results
+        runs.append({k: v for k, v in given.items() if k in analysis.parameters})
+    return runs
+
+
+def _run_analysis(analysis: Analysis, engine: ReportEngine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
+    return [analysis.run(engine, values, limit) for values in _analysis_values(analysis, filters)]
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -544,6 +672,22 @@ def _why_empty(data: ReportData, has_access: bool, has_trail: bool) -> dict[str,
         empty["config"] = ("No CloudTrail logs are ingested: bucket configuration changes come from CloudTrail "
                            "management events." if not has_trail
                            else f"No bucket configuration change in CloudTrail {scope}.")
+    if not data.bucket_traffic:
+        empty["buckets"] = access_reason
+    if not data.top_objects:
+        empty["objects"] = access_reason
+    if not data.top_ips:
+        empty["ips"] = access_reason
+    if not data.error_codes:
+        empty["errors"] = access_reason if not data.top_requesters else f"No request failed (HTTP 4xx or 5xx) {scope}."
+    if not data.deletions:
+        empty["deletions"] = ("No S3 server access logs are ingested: deletions over time are counted from them "
+                              "(CloudTrail has them only when data events are on: s3logq run object-deletions)."
+                              if not has_access else f"No object was deleted (by API or lifecycle) {scope}.")
+    if not data.findings:
+        empty["findings"] = (f"The detections could not run: {data.findings_error}" if data.findings_error
+                             else "The lake holds no logs yet (s3logq ingest PATH)." if not (has_access or has_trail)
+                             else f"No detection found anything {scope}.")
     if not data.analyses:
         empty["analyses"] = ("The lake holds no logs yet (s3logq ingest PATH)." if not (has_access or has_trail)
                              else f"No analysis returned rows {scope}.")
