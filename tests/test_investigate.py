@@ -100,4 +100,12 @@ def test_report_hook_writes_the_html_report(s3, tmp_path):
                         aws=AwsOptions(endpoint_url=s3.endpoint_url))
     outcome = investigate(Lake(tmp_path / "lake"), job)
     assert outcome.report_location == str(tmp_path / "report.html")
-    assert (tmp_path / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+    html = (tmp_path / "report.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html")
+    # s3://logs/simple/ on 2024-03-01: 36 files x 2 GETs of 512 bytes on bucket alpha, by alice, from
+    # 192.0.2.1 and 192.0.2.2, one key each: the report counts what the investigation ingested
+    assert '<dd class="buckets">all 1: alpha</dd>' in html
+    assert '<span class="card-title">Requests</span>\n    <span class="card-value">72</span>' in html
+    assert '<td>alpha</td><td>72</td><td title="36,864 bytes">36.9 kB</td><td>0</td><td>0</td><td>0</td>' in html
+    assert '<td>192.0.2.1</td><td>36</td><td title="18,432 bytes">18.4 kB</td><td>0</td><td>1</td>' in html
+    assert '<span class="count">72 rows</span>' in html and "The first 10 of 72 rows." in html
