@@ -217,6 +217,30 @@ def test_findings_are_what_detect_finds_narrowed_to_the_buckets(lake: Lake, data
     assert other.findings == [] and other.empty["findings"] == "No detection found anything in the lake for bucket acme-logs."
 
 
+def test_refused_deletes_are_no_deletions_and_findings_come_most_severe_first(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    (logs / "access").mkdir(parents=True)
+    (logs / "access" / "2024-03-01-14-00-00-0123456789ABCDEF").write_text("\n".join([
+        access_line("acme-data", "10:00", ALICE, "REST.DELETE.OBJECT", "204", "8"),
+        access_line("acme-data", "10:10", BOB, "REST.DELETE.OBJECT", "403", "5")]) + "\n")
+    trail_dir = logs / "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01"
+    trail_dir.mkdir(parents=True)
+    # the high finding happened before the medium one: newest first alone would put it second
+    events = [trail_event("08:00", "DeleteBucketPublicAccessBlock", ADMIN, "acme-data", {"publicAccessBlock": ""}),
+              trail_event("09:00", "PutBucketVersioning", ADMIN, "acme-data",
+                          {"VersioningConfiguration": {"Status": "Suspended"}})]
+    (trail_dir / "111122223333_CloudTrail_us-east-1_20240301T1400Z_zzzzEFGH1234.json").write_text(
+        json.dumps({"Records": events}))
+    lake = Lake(tmp_path / "lake")
+    assert ingest(lake, list(list_sources([str(logs)])), IngestOptions(workers=1)).ok
+    data = build_report_data(lake)
+    assert data.deletions == [TimeCount(at(10), "DeleteObject (API)", 1)]  # bob's 403 deleted nothing
+    assert [(f.severity, f.detection) for f in data.findings] == [
+        ("high", "public-access-block-off"), ("medium", "versioning-suspended")]
+    html = render_report(data)
+    assert '<span class="card-value">2</span>\n    <span class="card-detail">1 high · 1 medium</span>' in html
+
+
 def test_config_change_timeline_says_what_changed(data: ReportData) -> None:
     changes = data.config_changes
     assert [(c.event_time, c.bucket, c.event_name, c.principal, c.error) for c in changes] == [
