@@ -14,7 +14,7 @@ import pyarrow as pa
 from s3logq import __version__
 from s3logq.catalog import Analysis, CatalogError, load_catalog
 from s3logq.detect import Finding
-from s3logq.engines import QueryError
+from s3logq.engines import Engine, QueryError
 from s3logq.engines.duckdb import DuckDBEngine
 from s3logq.lake import Lake
 from s3logq.output import readable
@@ -448,7 +448,7 @@ def _build(lake: Lake, engine: ReportEngine, filters: ReportFilters) -> ReportDa
 
 
 def report_findings(lake: Lake, filters: ReportFilters,
-                    engine: ReportEngine | None = None) -> tuple[list[Finding], str | None]:
+                    engine: Engine | None = None) -> tuple[list[Finding], str | None]:
     """What `s3logq detect` finds over the range and buckets, most severe first, then newest; or why it could
     not run. The report's views serve only when they hold every day: windowed detections read a day before
     `since`, whole-history ones every part."""
@@ -456,9 +456,9 @@ def report_findings(lake: Lake, filters: ReportFilters,
     from s3logq.detect import find_all
 
     if engine is None or filters.since is not None:
-        engine = DuckDBEngine(lake)  # type: ignore[assignment]
+        engine = DuckDBEngine(lake)
     try:
-        found = find_all(engine, filters.since, filters.until, lake_option=str(lake.root))  # type: ignore[arg-type]
+        found = find_all(engine, filters.since, filters.until, lake_option=str(lake.root))
     except (QueryError, DetectionError, CatalogError) as error:
         return [], str(error)
     found = [f for f in found if not filters.buckets or f.bucket_name is None or f.bucket_name in filters.buckets]
