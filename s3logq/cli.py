@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import pyarrow as pa
 
 from s3logq import __version__
 from s3logq.athena.client import AthenaError
@@ -31,10 +30,11 @@ from s3logq.output import (
     write_table,
 )
 from s3logq.sources import DateRange, SourceError, SourceFile, SourceUnavailable, list_sources
-from s3logq.status import lake_status
 from s3logq.times import check_range, parse_when
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pyarrow, numpy, duckdb, rich and boto3 are imported by the commands that use them (tests/test_startup.py)
+    import pyarrow as pa
+
     from s3logq.ingest import IngestOptions, IngestReport
     from s3logq.sources.s3 import S3Stats
 
@@ -44,9 +44,14 @@ _EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeErro
 
 
 _USAGE_ERRORS = (SourceError, QueryError, CatalogError, ValueError)
+
+
 # Runtime failures whose classes derive from a usage error's: a listing that failed (network, credentials,
 # access), data that Arrow cannot hold or write (ArrowInvalid is a ValueError).
-_RUNTIME_ERRORS = (SourceUnavailable, pa.ArrowException)
+def _runtime_errors() -> tuple[type[BaseException], ...]:
+    """SourceUnavailable, and Arrow's errors once pyarrow is loaded (none can be raised before)."""
+    arrow = sys.modules.get("pyarrow")
+    return (SourceUnavailable, arrow.ArrowException) if arrow else (SourceUnavailable,)
 
 
 def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,7 +63,7 @@ def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except _EXPECTED_ERRORS as error:
             message = _os_message(error) if isinstance(error, OSError) else str(error)
-            usage = isinstance(error, _USAGE_ERRORS) and not isinstance(error, _RUNTIME_ERRORS)
+            usage = isinstance(error, _USAGE_ERRORS) and not isinstance(error, _runtime_errors())
             raise (_UsageFailure if usage else _Failure)(message) from None
 
     return wrapper
@@ -255,6 +260,7 @@ def _print_report(report: IngestReport) -> None:
 def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
     """Per log type: files, rows, first and last event, rejected lines, size on disk."""
     from s3logq.repair import damage_summary
+    from s3logq.status import lake_status
 
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
     _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}")
@@ -381,6 +387,8 @@ def sql_command(lake: Lake, query: str, engine_name: str, readable: tuple[str, .
 @_fail_cleanly
 def analyses_command(fmt: str | None, output: str | None) -> None:
     """List the predefined analyses: name, log type, title, parameters, description."""
+    import pyarrow as pa
+
     rows = [{"name": a.name, "logs": a.log_type, "aliases": ", ".join(a.aliases), "title": a.title,
              "parameters": ", ".join(a.parameters), "description": a.description,
              "columns": ", ".join(a.columns)} for a in load_catalog()]
@@ -516,6 +524,7 @@ def demo_command(lake: Lake, directory: str) -> None:
     """Write realistic sample logs (access logs and CloudTrail), ingest them and print a summary."""
     from s3logq.demo import generate
     from s3logq.ingest import IngestOptions, default_workers, ingest
+    from s3logq.status import lake_status
 
     summary = generate(Path(directory))
     click.echo(f"wrote {summary.access_files} access-log files ({summary.access_lines:,} lines) and "
@@ -580,6 +589,8 @@ def _severity_choice() -> click.Choice:
 @_fail_cleanly
 def detections_command(fmt: str | None, output: str | None) -> None:
     """List the detections: name, log type, severity, ATT&CK technique, title, thresholds, description."""
+    import pyarrow as pa
+
     from s3logq.catalog.detection import TECHNIQUES, load_detections
 
     rows = [{"name": d.name, "logs": d.log_type, "severity": d.severity, "technique": d.technique,

@@ -8,12 +8,10 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
+if TYPE_CHECKING:  # pyarrow costs ~0.15 s to import: imported by the writers, not by every command
+    import pyarrow as pa
 
 TABLE_PREVIEW_ROWS = 50
 CELL_WIDTH = 48
@@ -27,6 +25,8 @@ class OutputError(Exception):
 
 def readable(table: pa.Table) -> pa.Table:
     """Times as ISO-8601 UTC text and nested values as JSON text, for csv, json and the terminal."""
+    import pyarrow as pa
+
     columns = []
     for column in table.columns:
         if pa.types.is_timestamp(column.type):
@@ -48,6 +48,9 @@ def _iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Times as "2024-03-01T10:00:00Z", with milliseconds only when there are some."""
     # Without a zone, Arrow formats the UTC instant as it is; with one, it looks the zone up for every value
     # (20x slower: 3.7 s for 1.7 M times).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     text = column.cast(pa.timestamp("ms")).cast(pa.string())  # "2024-03-01 10:00:00.000"
     text = pc.replace_substring(pc.replace_substring(text, " ", "T", max_replacements=1), ".000", "")
     return pc.binary_join_element_wise(text, "Z", "")
@@ -62,6 +65,8 @@ def _iso_duration(value: pa.MonthDayNano) -> str:
 
 
 def write_csv(table: pa.Table, sink: BinaryIO) -> None:
+    import pyarrow.csv as pcsv
+
     pcsv.write_csv(readable(table), sink, pcsv.WriteOptions(quoting_style="needed"))
 
 
@@ -82,6 +87,9 @@ def _row_in_array(row: dict[str, object]) -> str:
 
 
 def write_parquet(table: pa.Table, sink: BinaryIO) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         pq.write_table(table, sink, compression="zstd")
     except pa.ArrowNotImplementedError as error:  # a type Parquet has no place for (INTERVAL, UNION)

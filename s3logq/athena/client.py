@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the CLI imports AthenaError at start-up: pyarrow is imported where rows are built
+    import pyarrow as pa
 
 PRICE_PER_TB = 5.0  # USD per TB scanned in most regions (Athena pricing), 10 MB minimum per query
 MINIMUM_BILLED_BYTES = 10 * 1000**2
@@ -191,6 +192,8 @@ class AthenaClient:
 
 def arrow_type(column: dict) -> pa.DataType:
     """The Arrow type of a column as GetQueryResults describes it (complex types stay text, as Athena sends them)."""
+    import pyarrow as pa
+
     kind = column.get("Type", "varchar").lower()
     simple = {"boolean": pa.bool_(), "tinyint": pa.int8(), "smallint": pa.int16(), "integer": pa.int32(),
               "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(), "float": pa.float32(),
@@ -206,6 +209,8 @@ def arrow_type(column: dict) -> pa.DataType:
 def _value(text: str | None, kind: pa.DataType) -> object:
     if text is None:
         return None
+    import pyarrow as pa
+
     if pa.types.is_boolean(kind):
         return text.lower() == "true"
     if pa.types.is_integer(kind):
@@ -238,6 +243,8 @@ def _timestamp(text: str) -> datetime:
 def to_arrow(columns: list[dict], rows: list[list[str | None]]) -> pa.Table:
     """Rows of Athena's text values as an Arrow table with the reported types; a value that is not of its
     type is an AthenaError naming the column."""
+    import pyarrow as pa
+
     arrays = []
     for index, column in enumerate(columns):
         kind = arrow_type(column)

@@ -17,11 +17,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from s3logq.engines import Engine
 from s3logq.formats import LOG_TYPES
+
+if TYPE_CHECKING:  # pyarrow costs ~0.15 s to import: only the commands that touch rows pay it
+    import pyarrow as pa
 
 # Every filter an analysis may take, with the command-line help for it.
 PARAMETERS = {

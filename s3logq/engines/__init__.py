@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-import pyarrow as pa
-
 from s3logq.lake import Lake
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from sqlglot import exp
 
 
