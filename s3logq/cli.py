@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
 import sys
 from collections.abc import Callable, Iterator
@@ -26,7 +27,6 @@ from s3logq.output import (
     OutputError,
     footer,
     format_for,
-    rich_table,
     write_table,
 )
 from s3logq.sources import DateRange, SourceError, SourceFile, SourceUnavailable, list_sources
@@ -97,6 +97,28 @@ class _OneLineUsageGroup(click.Group):
         with _one_line_usage():
             return super().make_context(*args, **kwargs)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _lake_first(args))
+
+
+def _lake_first(args: list[str]) -> list[str]:
+    """--lake DIR wherever it is on the line, moved before the command, where the group reads it."""
+    moved: list[str] = []
+    rest: list[str] = []
+    at = 0
+    while at < len(args):
+        arg = args[at]
+        if arg == "--":
+            rest += args[at:]
+            break
+        if arg == "--lake" and at + 1 < len(args):
+            moved += args[at:at + 2]
+            at += 2
+            continue
+        (moved if arg.startswith("--lake=") else rest).append(arg)
+        at += 1
+    return moved + rest
+
     def invoke(self, ctx: click.Context) -> Any:
         with _one_line_usage():
             return super().invoke(ctx)
@@ -126,12 +148,23 @@ class When(click.ParamType):
 
 
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--format and --output, shared by every command that prints rows."""
+    """--format, --output and the terminal view's --columns/--wide/--vertical, shared by every command that
+    prints rows (the view's flags are kept aside for `_emit`, not passed on)."""
+    command = click.option("--vertical", "-x", is_flag=True, expose_value=False, callback=_keep_view_flag,
+                           help="on the terminal, one block per row with every column whole (as psql's \\x)")(command)
+    command = click.option("--wide", is_flag=True, expose_value=False, callback=_keep_view_flag,
+                           help="on the terminal, every column and every value whole, however wide")(command)
+    command = click.option("--columns", metavar="A,B,...", expose_value=False, callback=_keep_view_flag,
+                           help="only these columns, in this order (every format)")(command)
     command = click.option("--output", "-o", "output", metavar="PATH",
                            help="write to a file or s3:// URI instead of the terminal (- for standard output)")(command)
     return click.option("--format", "-f", "fmt", type=click.Choice(FORMATS),
                         help="table (default on a terminal), csv, json or parquet; "
                              "from --output's extension when not given")(command)
+
+
+def _keep_view_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    ctx.meta.setdefault("view", {})[param.name] = value
 
 
 def notify_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -237,7 +270,8 @@ def _print_report(report: IngestReport) -> None:
         (report.files_out_of_range, "files outside --since/--until by their name (not opened)"),
         (report.files_same_content, "files with the same content as one already ingested (not stored twice)"),
         (report.rows_outside_range, "rows outside --since/--until/--bucket, stored too (files are stored whole)"),
-        (report.duplicates_dropped, "duplicate CloudTrail events (same eventID, kept once)"),
+        (report.duplicates_dropped, "duplicate CloudTrail event" + ("s" if report.duplicates_dropped != 1 else "")
+         + " (same eventID, kept once)"),
         (report.rejected_lines, "lines rejected (see: s3logq sql \"select * from rejects\")"),
         (len(report.files_changed), "files changed since they were ingested (kept as first ingested)"),
     ]
@@ -260,10 +294,10 @@ def _print_report(report: IngestReport) -> None:
 def status_command(lake: Lake, fmt: str | None, output: str | None) -> None:
     """Per log type: files, rows, first and last event, rejected lines, size on disk."""
     from s3logq.repair import damage_summary
-    from s3logq.status import lake_status
+    from s3logq.status import KEY_COLUMNS, lake_status
 
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
-    _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}")
+    _emit(lake_status(_existing(lake)), fmt, output, title=f"lake {lake.root}", key_columns=KEY_COLUMNS)
     damage = damage_summary(lake)
     if damage:
         click.echo(damage, err=True)
@@ -288,7 +322,7 @@ def lake_check_command(lake: Lake) -> None:
         click.echo(f"note: {path} is not listed in the manifest (left alone; not read by queries)")
     click.echo(f"{report.parts_checked:,} parts checked, {len(report.problems)} problem(s)")
     if report.problems:
-        click.echo(f"mend with: s3logq --lake {lake.root} lake repair", err=True)
+        click.echo(f"mend with: s3logq{_lake_flag(lake)} lake repair", err=True)
         sys.exit(EXIT_FILE_FAILED)
 
 
@@ -392,7 +426,7 @@ def analyses_command(fmt: str | None, output: str | None) -> None:
     rows = [{"name": a.name, "logs": a.log_type, "aliases": ", ".join(a.aliases), "title": a.title,
              "parameters": ", ".join(a.parameters), "description": a.description,
              "columns": ", ".join(a.columns)} for a in load_catalog()]
-    _emit(pa.Table.from_pylist(rows), fmt, output)
+    _emit(pa.Table.from_pylist(rows), fmt, output, key_columns=("name", "title", "logs", "parameters"))
 
 
 def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -409,6 +443,24 @@ def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
         else:
             command = click.option(flag, name, help=help_text)(command)
     return command
+
+
+# Analyses whose question is about one thing: without it they would answer with every row of the lake.
+_REQUIRED_FILTERS = {"object-history": "key", "request-lookup": "request_id"}
+
+
+def _check_bucket(engine: Engine, analysis: Any, bucket: str | None) -> None:
+    """A --bucket the lake has no row of is a typo more often than a quiet bucket: name the buckets there are."""
+    if not bucket:
+        return
+    names = [r["bucket_name"] for r in engine.query(
+        f"SELECT DISTINCT bucket_name FROM {analysis.table} WHERE bucket_name IS NOT NULL ORDER BY 1").to_pylist()]
+    if bucket in names:
+        return
+    close = difflib.get_close_matches(bucket, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise LakeError(f"no {analysis.log_type} log rows of bucket {bucket!r} in the lake at all; {hint}"
+                    f"buckets there: {', '.join(names) or 'none'}")
 
 
 @cli.command("run")
@@ -430,7 +482,15 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
     from s3logq.notify import PREVIEW_ROWS, AnalysisResult
 
     check_range(filters.get("since"), filters.get("until"))
-    analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
+    try:
+        analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
+    except CatalogError as error:
+        close = difflib.get_close_matches(name.lower(), sorted({a.name for a in load_catalog()}), n=1)
+        raise CatalogError(f"{error}{f'; did you mean {close[0]!r}?' if close else ''}") from None
+    required = _REQUIRED_FILTERS.get(analysis.name)
+    if required and not filters.get(required) and not show_sql:
+        flag = "--" + required.replace("_", "-")
+        raise CatalogError(f"{analysis.name} answers about one {required.replace('_', ' ')}: give {flag}")
     if show_sql:
         from s3logq.engines import render
 
@@ -447,18 +507,21 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
         return
     to_terminal = format_for(output, fmt) == "table"  # a bad --format/--output is said before any work
     engine = _engine(engine_name, lake)
+    if engine_name == "duckdb":
+        _check_bucket(engine, analysis, filters.get("bucket"))
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
     bucket = (filters["bucket"],) if filters.get("bucket") else ()
     notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
-    title = f"{analysis.title} ({analysis.log_type} logs)"
+    title = _titled(analysis)
     with notifier.on_failure():
         if to_terminal and engine_name != "athena":  # the terminal shows 50 rows: fetch those and a count
             table, total = analysis.preview(engine, filters, TABLE_PREVIEW_ROWS, limit)
-            location = _emit(table, fmt, output, title=title, total=total)
+            location = _emit(table, fmt, output, title=title, total=total, key_columns=analysis.key_columns)
         else:  # on Athena a second query for the count would be billed again
             table = analysis.run(engine, filters, limit)
-            total, location = table.num_rows, _emit(table, fmt, output, title=title)
+            total, location = table.num_rows, _emit(table, fmt, output, title=title,
+                                                    key_columns=analysis.key_columns)
     _athena_cost(engine)
     notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
 
@@ -503,6 +566,19 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
     sys.exit(EXIT_FILE_FAILED if outcome.ingest.failures else 0)
 
 
+def _titled(analysis: Any) -> str:
+    """The analysis's title and which logs answered it, unless the title says so already."""
+    logs = "CloudTrail" if analysis.log_type == "cloudtrail" else "access logs"
+    return analysis.title if logs.lower() in analysis.title.lower() else f"{analysis.title} ({logs})"
+
+
+def _lake_flag(lake: Lake) -> str:
+    """` --lake DIR` for a printed command when the lake is not the default one, so that it works when pasted."""
+    import shlex
+
+    return "" if str(lake.root) in ("s3logq-lake", "./s3logq-lake") else f" --lake {shlex.quote(str(lake.root))}"
+
+
 def _existing(lake: Lake) -> Lake:
     """The lake a reading command asks for; a folder that is not there is a typo more often than an empty lake."""
     if not lake.root.exists():
@@ -534,8 +610,9 @@ def demo_command(lake: Lake, directory: str) -> None:
     _emit(lake_status(lake), None, None, title=f"lake {lake.root}")
     for name, logs, columns in _DEMO_VIEWS:
         analysis = find_analysis(name, logs)
-        table = analysis.run(get_engine("duckdb", lake), {}, limit=8).select(columns)
-        _emit(table, None, None, title=f"{analysis.title}   (all rows: s3logq run {name} --logs {logs})")
+        table, total = analysis.preview(get_engine("duckdb", lake), {}, 8)
+        _emit(table.select(columns), None, None, total=total, key_columns=tuple(columns),
+              title=f"{_titled(analysis)}   (all rows: s3logq{_lake_flag(lake)} run {name} --logs {logs})")
     from s3logq.report import DEFAULT_NAME, write_report
 
     click.echo(f"report: {write_report(lake, str(lake.root.resolve().parent / DEFAULT_NAME))}")
@@ -549,20 +626,24 @@ _DEMO_VIEWS = (
 
 
 def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None,
-          total: int | None = None) -> str | None:
+          total: int | None = None, key_columns: tuple[str, ...] = ()) -> str | None:
     """Print rows as a table, or write them in a format to a file or S3 (and return where)."""
     fmt = format_for(output, fmt)
     if output == "-":  # standard output, as Unix tools read it
         output = None
+    if fmt == "parquet" and not output and sys.stdout.isatty():
+        raise ValueError("--format parquet is binary and would garble the terminal; add --output FILE.parquet, "
+                         "or pipe it: ... --format parquet > rows.parquet")
+    view = click.get_current_context().meta.get("view", {})
+    if view.get("columns"):
+        from s3logq.terminal import choose_columns
+
+        table = choose_columns(table, [c.strip() for c in view["columns"].split(",") if c.strip()])
     if fmt == "table":
         if output:
             raise ValueError("--format table prints to the terminal; pick csv, json or parquet for --output")
-        from rich.console import Console
-
-        # Piped output has no width: give it room rather than rich's 80 columns.
-        console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 220)
-        console.print(rich_table(table, title))
-        console.print(footer(table.num_rows if total is None else total), soft_wrap=True, highlight=False)
+        _print_terminal_table(table, title, total, key_columns, bool(view.get("wide") or view.get("columns")),
+                              bool(view.get("vertical")))
         return None
     if output:
         location = write_table(table, fmt, output)
@@ -571,6 +652,43 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
     WRITERS[fmt](table, sys.stdout.buffer)
     sys.stdout.flush()
     return None
+
+
+def _terminal_width() -> int:
+    """The terminal's width; piped output has none: COLUMNS, else room rather than rich's 80 columns."""
+    import os
+    import shutil
+
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 220
+
+
+def _print_terminal_table(table: pa.Table, title: str | None, total: int | None, key_columns: tuple[str, ...],
+                          wide: bool, vertical: bool) -> None:
+    """The rows that fit the terminal, the count under them, and which columns were left out and how to see them."""
+    from rich.console import Console
+
+    from s3logq.terminal import left_out_note, terminal_view, vertical_lines
+
+    width = _terminal_width()
+    count = footer(table.num_rows if total is None else total)
+    if vertical:
+        console = Console(soft_wrap=True, highlight=False, width=width)
+        if title:
+            console.print(title, markup=False)
+        for line in vertical_lines(table, key_columns, TABLE_PREVIEW_ROWS):
+            console.print(line, markup=False, emoji=False)
+        console.print(count)
+        return
+    view = terminal_view(table, width, title, key_columns, TABLE_PREVIEW_ROWS, wide=wide)
+    console = Console(soft_wrap=False, width=max(width, view.width))
+    console.print(view.table)
+    console.print(count, soft_wrap=True, highlight=False)
+    if view.left_out:
+        kept = [c for c in table.column_names if c not in view.left_out]
+        # on stderr, as the other notes: what stdout carries stays the rows and their count
+        click.echo(left_out_note(view.left_out, [c for c in key_columns if c in kept] or kept, width), err=True)
 
 
 def threshold_option(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -174,7 +174,7 @@ def _write_file(target: str, write: Callable[[BinaryIO], object]) -> str:
 
 def footer(total: int, limit: int = TABLE_PREVIEW_ROWS) -> str:
     """The line under a terminal table: how many rows there are, and how to get them all."""
-    text = f"{total} row{'s' if total != 1 else ''}"
+    text = f"{total:,} row{'s' if total != 1 else ''}"
     if total > limit:
         text += f" (first {limit} shown; --format csv|json|parquet --output FILE gives all)"
     return text

@@ -1,4 +1,5 @@
-"""What the lake holds, per log type: files, rows, first and last event, rejected lines, size."""
+"""What the lake holds, per log type: files read (skipped ones, as CloudTrail digests, apart), rows, first and
+last event, rejected lines, size."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from s3logq.lake import Lake
 _STATUS_SQL = """
 SELECT s.log_type, s.files, s.skipped_files, coalesce(p.rows, 0), p.first_event, p.last_event, s.rejected,
        coalesce(p.bytes, 0), p.days
-FROM (SELECT log_type, count(*) AS files, count(skipped_reason) AS skipped_files, sum(rejected) AS rejected
+FROM (SELECT log_type, count(*) FILTER (WHERE skipped_reason IS NULL) AS files, count(skipped_reason) AS skipped_files, sum(rejected) AS rejected
       FROM sources GROUP BY log_type) AS s
 LEFT JOIN (SELECT CASE table_name WHEN 'access_log' THEN 'access' ELSE table_name END AS log_type,
                   sum(rows) AS rows, replace(min(min_time), '.000000Z', 'Z') AS first_event,
@@ -18,6 +19,7 @@ LEFT JOIN (SELECT CASE table_name WHEN 'access_log' THEN 'access' ELSE table_nam
            FROM parts WHERE table_name != 'rejects' GROUP BY 1) AS p USING (log_type)
 ORDER BY s.log_type
 """
+KEY_COLUMNS = ("log_type", "rows", "files", "first_event", "last_event", "days")  # the terminal shows these first
 COLUMNS = ["log_type", "files", "skipped_files", "rows", "first_event", "last_event", "rejected_lines",
            "size_mb", "days"]
 

@@ -59,6 +59,7 @@ class Analysis:
     parameters: tuple[str, ...]
     columns: tuple[str, ...]
     aliases: tuple[str, ...] = field(default=())
+    key_columns: tuple[str, ...] = field(default=())  # the terminal shows these first and whole, in this order
 
     @property
     def table(self) -> str:
@@ -109,7 +110,8 @@ def parse_analysis(text: str, log_type: str) -> Analysis:
     body: list[str] = []
     for line in text.splitlines():
         match = _HEADER_LINE.match(line) if not body else None
-        if match and match.group(1) in ("name", "aliases", "title", "description", "parameters", "columns"):
+        if match and match.group(1) in ("name", "aliases", "title", "description", "parameters", "columns",
+                                                     "key_columns"):
             key = match.group(1)
             header[key] = (header.get(key, "") + " " + match.group(2)).strip()
         elif line.startswith("--") and not body:
@@ -123,10 +125,13 @@ def parse_analysis(text: str, log_type: str) -> Analysis:
     unknown = [p for p in parameters if p not in PARAMETERS]
     if unknown:
         raise ValueError(f"{header['name']}: unknown parameters {unknown}")
+    key_columns = _split(header.get("key_columns", ""))
+    if set(key_columns) - set(_split(header["columns"])):
+        raise ValueError(f"{header['name']}: key_columns not in columns: {sorted(set(key_columns) - set(_split(header['columns'])))}")
     return Analysis(name=header["name"], log_type=log_type, title=header["title"],
                     description=header["description"], sql="\n".join(body).strip().rstrip(";"),
                     parameters=parameters, columns=_split(header["columns"]),
-                    aliases=_split(header.get("aliases", "")))
+                    aliases=_split(header.get("aliases", "")), key_columns=key_columns)
 
 
 def _split(text: str) -> tuple[str, ...]:

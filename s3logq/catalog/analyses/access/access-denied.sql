@@ -4,6 +4,7 @@
 -- description: type, TLS version, user agent) to tell a missing permission from a bad client; newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, ip
 -- columns: request_time, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, authtype, sigv, tlsversion, useragent, requestid, hostid
+-- key_columns: request_time, operation, httpstatus, errorcode, bucket_name, key, requester, remoteip
 SELECT request_time, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, authtype,
        sigv, tlsversion, useragent, requestid, hostid
 FROM access_log

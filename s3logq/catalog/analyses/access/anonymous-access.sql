@@ -5,6 +5,7 @@
 -- description: deleted). S3's own lifecycle rows (operation S3.*) are left out: no client made them.
 -- parameters: since, until, bucket, key, prefix, operation, status, ip
 -- columns: request_time, remoteip, operation, httpstatus, errorcode, bucket_name, key, useragent, referrer, endpoint, requestid, hostid
+-- key_columns: request_time, operation, httpstatus, bucket_name, key, remoteip, useragent
 SELECT request_time, remoteip, operation, httpstatus, errorcode, bucket_name, key, useragent, referrer,
        endpoint, requestid, hostid
 FROM access_log

@@ -5,6 +5,7 @@
 -- description: code, in every bucket unless --bucket is given; newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, status, ip
 -- columns: request_time, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, versionid, useragent, authtype, aclrequired, requestid, hostid
+-- key_columns: request_time, operation, httpstatus, errorcode, bucket_name, key, requester, remoteip
 SELECT request_time, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, versionid,
        useragent, authtype, aclrequired, requestid, hostid
 FROM access_log

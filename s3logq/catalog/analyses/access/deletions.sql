@@ -6,6 +6,7 @@
 -- description: uploads, tag deletions and bucket deletions are not object deletions and are left out; newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, ip
 -- columns: request_time, cause, requester, remoteip, operation, httpstatus, bucket_name, key, versionid, objectsize, useragent, requestid, hostid
+-- key_columns: request_time, cause, operation, bucket_name, key, requester, versionid
 SELECT request_time,
        CASE WHEN operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT') THEN 'api' ELSE 'lifecycle' END
            AS cause,

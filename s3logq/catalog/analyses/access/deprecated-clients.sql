@@ -4,6 +4,7 @@
 -- description: (aclrequired Yes: they break when ACLs are disabled), with one of their user agents.
 -- parameters: since, until, bucket, prefix, requester, operation, ip
 -- columns: requester, requests, sigv2_requests, old_tls_requests, acl_required_requests, first_seen, last_seen, sample_useragent
+-- key_columns: requester, requests, sigv2_requests, old_tls_requests, acl_required_requests
 SELECT requester,
        count(*) AS requests,
        count(CASE WHEN sigv = 'SigV2' THEN 1 END) AS sigv2_requests,

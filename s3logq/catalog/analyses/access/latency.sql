@@ -5,6 +5,7 @@
 -- description: total time (which adds the network transfer) beside it.
 -- parameters: since, until, bucket, key, prefix, requester, operation, status, ip
 -- columns: request_time, operation, httpstatus, bucket_name, key, objectsize, totaltime, turnaroundtime, requester, remoteip, useragent, requestid
+-- key_columns: request_time, totaltime, turnaroundtime, operation, httpstatus, bucket_name, key
 SELECT request_time, operation, httpstatus, bucket_name, key, objectsize, totaltime, turnaroundtime,
        requester, remoteip, useragent, requestid
 FROM access_log

@@ -5,6 +5,7 @@
 -- description: newest first.
 -- parameters: since, until, bucket, key, prefix
 -- columns: request_time, bucket_name, key, versionid, objectsize, requester, requestid
+-- key_columns: request_time, bucket_name, key, objectsize, versionid
 SELECT request_time, bucket_name, key, versionid, objectsize, requester, requestid
 FROM access_log
 WHERE operation = 'S3.EXPIRE.OBJECT'

@@ -5,6 +5,7 @@
 -- description: transition class): objects and bytes. Bytes count the objects' sizes (0 where S3 logs none).
 -- parameters: since, until, bucket, prefix
 -- columns: action, operation, object_count, bytes
+-- key_columns: action, object_count, bytes, operation
 SELECT CASE operation
            WHEN 'S3.EXPIRE.OBJECT' THEN 'expiration'
            WHEN 'S3.CREATE.DELETEMARKER' THEN 'delete marker'

@@ -5,6 +5,7 @@
 -- description: Glacier Flexible Retrieval, GLACIER); newest first.
 -- parameters: since, until, bucket, key, prefix
 -- columns: request_time, bucket_name, key, versionid, objectsize, storage_class, operation, requestid
+-- key_columns: request_time, storage_class, bucket_name, key, objectsize
 SELECT request_time, bucket_name, key, versionid, objectsize,
        CASE operation
            WHEN 'S3.TRANSITION_SIA.OBJECT' THEN 'STANDARD_IA'

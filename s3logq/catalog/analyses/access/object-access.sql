@@ -5,6 +5,7 @@
 -- description: WEBSITE.GET.OBJECT or REST.COPY.OBJECT_GET), failed ones included, newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, status, ip
 -- columns: request_time, requester, remoteip, operation, httpstatus, bucket_name, key, versionid, useragent, authtype, aclrequired, requestid, hostid
+-- key_columns: request_time, requester, remoteip, httpstatus, bucket_name, key, versionid
 SELECT request_time, requester, remoteip, operation, httpstatus, bucket_name, key, versionid, useragent,
        authtype, aclrequired, requestid, hostid
 FROM access_log

@@ -5,6 +5,7 @@
 -- description: The same request can appear once per log. Without --key or --prefix: every event in range.
 -- parameters: since, until, bucket, key, prefix, requester
 -- columns: event_time, source, action, bucket_name, key, versionid, httpstatus, errorcode, actor, ip, useragent, request_id
+-- key_columns: event_time, source, action, actor, ip, httpstatus, errorcode, key, versionid
 SELECT event_time, source, action, bucket_name, key, versionid, httpstatus, errorcode, actor, ip, useragent,
        request_id
 FROM (

@@ -4,6 +4,7 @@
 -- description: support case (--request-id); a multi-object delete gives one row per key.
 -- parameters: since, until, request_id
 -- columns: bucketowner, bucket_name, request_time, remoteip, requester, requestid, operation, key, request_uri, httpstatus, errorcode, bytessent, objectsize, totaltime, turnaroundtime, referrer, useragent, versionid, hostid, sigv, ciphersuite, authtype, endpoint, tlsversion, accesspointarn, aclrequired, source_region, http_method, log_file, log_line
+-- key_columns: request_time, requestid, operation, httpstatus, errorcode, bucket_name, key, requester, remoteip
 SELECT bucketowner, bucket_name, request_time, remoteip, requester, requestid, operation, key, request_uri,
        httpstatus, errorcode, bytessent, objectsize, totaltime, turnaroundtime, referrer, useragent,
        versionid, hostid, sigv, ciphersuite, authtype, endpoint, tlsversion, accesspointarn, aclrequired,

@@ -3,6 +3,7 @@
 -- description: Every request (the guidance's API request details), narrowed by any filter; newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, status, ip
 -- columns: request_time, bucket_name, operation, key, httpstatus, errorcode, requester, remoteip, useragent, bytessent, objectsize, totaltime, turnaroundtime, versionid, sigv, authtype, tlsversion, aclrequired, requestid, hostid
+-- key_columns: request_time, operation, httpstatus, bucket_name, key, requester, remoteip, errorcode
 SELECT request_time, bucket_name, operation, key, httpstatus, errorcode, requester, remoteip, useragent,
        bytessent, objectsize, totaltime, turnaroundtime, versionid, sigv, authtype, tlsversion, aclrequired,
        requestid, hostid

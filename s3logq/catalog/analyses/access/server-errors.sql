@@ -5,6 +5,7 @@
 -- description: error code and timings; newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, status, ip
 -- columns: request_time, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, versionid, totaltime, useragent, authtype, requestid, hostid
+-- key_columns: request_time, operation, httpstatus, errorcode, bucket_name, key, totaltime
 SELECT request_time, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, versionid,
        totaltime, useragent, authtype, requestid, hostid
 FROM access_log

@@ -4,6 +4,7 @@
 -- description: minute, to find the hot prefix; oldest first.
 -- parameters: since, until, bucket, prefix, requester, operation, ip
 -- columns: minute, bucket_name, key_prefix, throttled_requests, requesters
+-- key_columns: minute, bucket_name, throttled_requests, key_prefix, requesters
 SELECT date_trunc('minute', request_time) AS minute,
        bucket_name,
        CASE WHEN strpos(key, '/') > 0 THEN substr(key, 1, strpos(key, '/')) ELSE key END AS key_prefix,

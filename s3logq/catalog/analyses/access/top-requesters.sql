@@ -4,6 +4,7 @@
 -- description: operation with --by operation), busiest first; anonymous requests have no requester.
 -- parameters: since, until, bucket, key, prefix, operation, status, by
 -- columns: group_key, requests, bytes_sent, errors, denied, first_seen, last_seen
+-- key_columns: group_key, requests, errors, denied, bytes_sent, first_seen, last_seen
 SELECT CASE $by WHEN 'ip' THEN remoteip WHEN 'operation' THEN operation ELSE requester END AS group_key,
        count(*) AS requests,
        coalesce(sum(bytessent), 0) AS bytes_sent,

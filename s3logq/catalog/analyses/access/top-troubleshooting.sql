@@ -6,6 +6,7 @@
 -- description: dropped the 4xx rows then); newest first.
 -- parameters: since, until, bucket, key, prefix, requester, operation, status, ip
 -- columns: request_time, category, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key, versionid, useragent, requestid, hostid
+-- key_columns: request_time, category, httpstatus, errorcode, operation, bucket_name, key, requester
 SELECT request_time, category, requester, remoteip, operation, httpstatus, errorcode, bucket_name, key,
        versionid, useragent, requestid, hostid
 FROM (

@@ -6,6 +6,7 @@
 -- parameters: since, until, bucket, key, prefix, requester, operation, ip
 -- columns: event_time, eventname, eventsource, sourceipaddress, useragent, awsregion, bucket_name, object_key,
 -- columns: user_arn, account_id, errorcode, errormessage, requestid, requestparameters, additionaleventdata
+-- key_columns: event_time, eventname, errorcode, bucket_name, object_key, user_arn, sourceipaddress
 SELECT event_time, eventname, eventsource, sourceipaddress, useragent, awsregion, bucket_name, object_key,
        user_arn, account_id, errorcode, errormessage, requestid, requestparameters, additionaleventdata
 FROM cloudtrail

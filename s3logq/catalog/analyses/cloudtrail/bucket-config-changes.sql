@@ -8,6 +8,7 @@
 -- parameters: since, until, bucket, requester, operation
 -- columns: event_time, eventname, change, bucket_name, user_arn, account_id, sourceipaddress, useragent,
 -- columns: awsregion, errorcode, errormessage, requestid, requestparameters
+-- key_columns: event_time, eventname, bucket_name, change, user_arn
 -- Public access block flags left out of a request are false (the API replaces the whole configuration).
 -- The policy test is a regular expression over the compact policy JSON: one statement (objects nested up to
 -- two levels deep) holding both "Effect":"Allow" and a Principal of "*", {"AWS":"*"} or {"AWS":[..."*"...]}.

@@ -5,6 +5,7 @@
 -- parameters: since, until, bucket, requester
 -- columns: event_time, eventname, bucket_name, user_arn, account_id, sourceipaddress, useragent, awsregion,
 -- columns: errorcode, errormessage, requestid, requestparameters
+-- key_columns: event_time, bucket_name, user_arn, awsregion, sourceipaddress
 SELECT event_time, eventname, bucket_name, user_arn, account_id, sourceipaddress, useragent, awsregion,
        errorcode, errormessage, requestid, requestparameters
 FROM cloudtrail

@@ -8,6 +8,7 @@
 -- parameters: since, until, bucket, requester, operation
 -- columns: event_time, finding, eventname, bucket_name, object_key, user_arn, account_id, sourceipaddress,
 -- columns: useragent, awsregion, requestid, requestparameters
+-- key_columns: event_time, finding, bucket_name, object_key, user_arn, eventname
 -- An ACL finding names the canned ACL first, then AllUsers, then AuthenticatedUsers (the first that applies).
 -- The policy test is the regular expression of bucket-config-changes (one statement with Allow and *).
 WITH events AS (
