@@ -9,8 +9,9 @@
  * a value kept as text is accepted only in that form: no whitespace, strings escaped only where JSON
  * requires it (\" \\ \b \f \n \r \t, lower-case \u00xx for other control characters), integers of at most
  * 18 digits, decimals of at most 15 digits without exponent or trailing zeros, no key twice in an object.
- * A value of a type its column does not take, a key given twice, an escaped key name, invalid UTF-8, a
- * \u escape of a surrogate, deep nesting, a document of another shape, or a failed allocation: the
+ * Other escapes in JSON text (\/, \u00e9, a surrogate pair: what json.dumps writes) are written as orjson
+ * writes their characters. A value of a type its column does not take, a key given twice, an escaped key
+ * name, invalid UTF-8, a lone surrogate escape, deep nesting, a document of another shape, or a failed allocation: the
  * function returns None, and the Python parser reads the file (or says why it cannot).
  */
 #define PY_SSIZE_T_CLEAN
@@ -114,15 +115,52 @@ static void skip_space(Scan *s) {
     while (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t') s->p++;
 }
 
-/* The code point of the \u escape whose `u` is at e, or -1 (also for surrogates: orjson refuses lone ones). */
-static int escaped_code(const char *e) {
+/* The four hex digits after the `u` at e, or -1. */
+static int hex4(const char *e) {
     int code = 0;
     for (int k = 1; k <= 4; k++) {
         int digit = hex_value(e[k]); /* stops at the NUL after the input */
         if (digit < 0) return -1;
         code = code * 16 + digit;
     }
-    return code >= 0xD800 && code <= 0xDFFF ? -1 : code;
+    return code;
+}
+
+/* The code point of the \u escape whose `u` is at e, a surrogate pair read as one (then `*length` is 11, else
+ * 5), or -1 for a lone surrogate (orjson refuses those). */
+static int escaped_code_length(const char *e, int *length) {
+    int code = hex4(e);
+    *length = 5;
+    if (code < 0xD800 || code > 0xDFFF) return code;
+    if (code > 0xDBFF || e[5] != '\\' || e[6] != 'u') return -1;
+    int low = hex4(e + 6);
+    if (low < 0xDC00 || low > 0xDFFF) return -1;
+    *length = 11;
+    return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+}
+
+/* A code point as UTF-8 into utf8[4]; returns its length. */
+static int utf8_of(int code, char *utf8) {
+    if (code < 0x80) {
+        utf8[0] = (char)code;
+        return 1;
+    }
+    if (code < 0x800) {
+        utf8[0] = (char)(0xC0 | code >> 6);
+        utf8[1] = (char)(0x80 | (code & 0x3F));
+        return 2;
+    }
+    if (code < 0x10000) {
+        utf8[0] = (char)(0xE0 | code >> 12);
+        utf8[1] = (char)(0x80 | ((code >> 6) & 0x3F));
+        utf8[2] = (char)(0x80 | (code & 0x3F));
+        return 3;
+    }
+    utf8[0] = (char)(0xF0 | code >> 18);
+    utf8[1] = (char)(0x80 | ((code >> 12) & 0x3F));
+    utf8[2] = (char)(0x80 | ((code >> 6) & 0x3F));
+    utf8[3] = (char)(0x80 | (code & 0x3F));
+    return 4;
 }
 
 /* After a backslash: the escape's length, or 0 if invalid. `*canonical` is cleared unless orjson writes the
@@ -134,8 +172,13 @@ static int escape_length(const char *e, int *canonical) {
     case 'u': break;
     default: return 0;
     }
-    int code = escaped_code(e);
+    int length;
+    int code = escaped_code_length(e, &length);
     if (code < 0) return 0;
+    if (length == 11) {
+        *canonical = 0;
+        return 11;
+    }
     int upper = (e[3] >= 'A' && e[3] <= 'F') || (e[4] >= 'A' && e[4] <= 'F');
     if (upper || code >= 0x20 || code == '\b' || code == '\f' || code == '\n' || code == '\r' || code == '\t')
         *canonical = 0;
@@ -188,7 +231,7 @@ static int decode_string(Span span, int plain, Buffer *out) {
         while (p < stop && *p != '\\') p++;
         if (put(out, run, p - run) < 0) return -1;
         if (p == stop) break;
-        char c = p[1], utf8[3];
+        char c = p[1], utf8[4];
         int n = 1;
         p += 2;
         switch (c) {
@@ -198,20 +241,10 @@ static int decode_string(Span span, int plain, Buffer *out) {
         case 'r': utf8[0] = '\r'; break;
         case 't': utf8[0] = '\t'; break;
         case 'u': {
-            int code = escaped_code(p - 1);
-            p += 4;
-            if (code < 0x80) {
-                utf8[0] = (char)code;
-            } else if (code < 0x800) {
-                n = 2;
-                utf8[0] = (char)(0xC0 | code >> 6);
-                utf8[1] = (char)(0x80 | (code & 0x3F));
-            } else {
-                n = 3;
-                utf8[0] = (char)(0xE0 | code >> 12);
-                utf8[1] = (char)(0x80 | ((code >> 6) & 0x3F));
-                utf8[2] = (char)(0x80 | (code & 0x3F));
-            }
+            int length;
+            int code = escaped_code_length(p - 1, &length);
+            p += length - 1;
+            n = utf8_of(code, utf8);
             break;
         }
         default: utf8[0] = c; /* " \ / */
@@ -219,6 +252,50 @@ static int decode_string(Span span, int plain, Buffer *out) {
         if (put(out, utf8, n) < 0) return -1;
     }
     return 0;
+}
+
+/* A string's raw span as orjson.dumps writes the same text: only `"`, `\\` and control characters escaped,
+ * the short forms where JSON has them, lower-case \u00xx for the other control characters. */
+static int put_canonical_string(Span span, Buffer *out) {
+    const char *p = span.start + 1, *stop = span.start + span.length - 1;
+    static const char HEX[] = "0123456789abcdef";
+    if (put_byte(out, '"') < 0) return -1;
+    while (p < stop) {
+        const char *run = p;
+        while (p < stop && *p != '\\') p++;
+        if (put(out, run, p - run) < 0) return -1;
+        if (p == stop) break;
+        char c = p[1];
+        if (c != 'u' && c != '/') { /* \" \\ \b \f \n \r \t: orjson's own forms */
+            if (put(out, p, 2) < 0) return -1;
+            p += 2;
+            continue;
+        }
+        int code = '/', length = 1;
+        if (c == 'u') code = escaped_code_length(p + 1, &length);
+        p += 1 + length;
+        char text[6];
+        int n;
+        switch (code) {
+        case '"': case '\\': text[0] = '\\'; text[1] = (char)code; n = 2; break;
+        case '\b': memcpy(text, "\\b", 2); n = 2; break;
+        case '\f': memcpy(text, "\\f", 2); n = 2; break;
+        case '\n': memcpy(text, "\\n", 2); n = 2; break;
+        case '\r': memcpy(text, "\\r", 2); n = 2; break;
+        case '\t': memcpy(text, "\\t", 2); n = 2; break;
+        default:
+            if (code < 0x20) {
+                memcpy(text, "\\u00", 4);
+                text[4] = HEX[code >> 4];
+                text[5] = HEX[code & 0xF];
+                n = 6;
+            } else {
+                n = utf8_of(code, text);
+            }
+        }
+        if (put(out, text, n) < 0) return -1;
+    }
+    return put_byte(out, '"');
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -354,8 +431,9 @@ static int scan_value(Scan *s, Buffer *out, int depth) {
     case '"': {
         Span text;
         int canonical, plain;
-        if (scan_string(s, &text, &canonical, &plain) < 0 || (out && !canonical)) return -1;
-        return out ? put(out, text.start, text.length) : 0;
+        if (scan_string(s, &text, &canonical, &plain) < 0) return -1;
+        if (!out) return 0;
+        return canonical ? put(out, text.start, text.length) : put_canonical_string(text, out);
     }
     case 't': case 'f': case 'n': return scan_literal(s, out, &truth);
     default: return scan_number(s, out);
