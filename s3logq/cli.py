@@ -100,6 +100,10 @@ class _OneLineUsageGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _lake_first(args))
 
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)
+
 
 def _lake_first(args: list[str]) -> list[str]:
     """--lake DIR wherever it is on the line, moved before the command, where the group reads it."""
@@ -118,10 +122,6 @@ def _lake_first(args: list[str]) -> list[str]:
         (moved if arg.startswith("--lake=") else rest).append(arg)
         at += 1
     return moved + rest
-
-    def invoke(self, ctx: click.Context) -> Any:
-        with _one_line_usage():
-            return super().invoke(ctx)
 
 
 @contextmanager

@@ -85,3 +85,26 @@ def test_a_narrow_terminal_says_what_it_left_out_and_the_demo_counts_every_row(d
     assert out.splitlines()[0] == '"key","httpstatus"'
     code, out, _ = run("--lake", str(demo_lake), "run", "lifecycle-stats", "--vertical")
     assert "bytes        | 46,609,912" in out
+
+
+def test_a_misspelt_command_gets_a_suggestion_on_one_line() -> None:
+    code, _, err = run("stauts")
+    assert code == 2 and err.startswith("error: No such command 'stauts'. Did you mean 'status'?")
+    assert len(err.splitlines()) == 1
+
+
+def test_parquet_to_a_terminal_is_refused_with_a_hint(demo_lake: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()  # a real terminal on stdout: the check asks isatty()
+    command = [str(Path(sys.executable).with_name("s3logq")), "--lake", str(demo_lake), "run", "lifecycle-stats",
+               "--format", "parquet"]
+    done = subprocess.run(command, stdout=secondary, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(secondary)
+    shown = os.read(primary, 4096) if done.returncode == 0 else b""
+    os.close(primary)
+    assert done.returncode == 2 and b"PAR1" not in shown
+    assert "--format parquet is binary" in done.stderr and "--output FILE.parquet" in done.stderr
