@@ -554,7 +554,13 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
     output = None if output == "-" else output  # standard output: each result printed
     job = Investigation(logs, analyses, since, until, bucket, filters, output, fmt, notify_targets,
                         AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path)
-    outcome = investigate(lake, job)
+    undelivered: list[str] = []
+
+    def warn(message: str) -> None:  # the Notifier's only warnings: a target that could not be told
+        undelivered.append(message)
+        click.echo(f"warning: {message}", err=True)
+
+    outcome = investigate(lake, job, on_warning=warn)
     _print_report(outcome.ingest)
     for result in outcome.results:
         if result.location:
@@ -563,7 +569,7 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
             _emit(outcome.tables[result.analysis], fmt, None, title=result.analysis)
     if outcome.report_location:
         click.echo(f"report: {outcome.report_location}")
-    sys.exit(EXIT_FILE_FAILED if outcome.ingest.failures else 0)
+    sys.exit(EXIT_FILE_FAILED if outcome.ingest.failures or undelivered else 0)
 
 
 def _titled(analysis: Any) -> str:

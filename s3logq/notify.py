@@ -201,11 +201,16 @@ def send_mail(address: str, event: Message, settings: SmtpSettings | None = None
     message["Subject"], message["From"], message["To"] = event.subject(), settings.sender, address
     message.set_content(event.body())
     port = settings.port or (465 if settings.ssl else 587 if settings.starttls else 25)
-    if settings.ssl:
-        connection: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, port, timeout=TIMEOUT_SECONDS,
-                                                    context=ssl.create_default_context())
-    else:
-        connection = smtplib.SMTP(settings.host, port, timeout=TIMEOUT_SECONDS)
+    try:
+        if settings.ssl:
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, port, timeout=TIMEOUT_SECONDS,
+                                                        context=ssl.create_default_context())
+        else:
+            connection = smtplib.SMTP(settings.host, port, timeout=TIMEOUT_SECONDS)
+    except OSError as error:  # the reason alone ("Connection refused") says neither where nor what to set
+        raise OSError(f"SMTP server {settings.host}:{port}: {_reason(error)}; set S3LOGQ_SMTP_HOST and "
+                      "S3LOGQ_SMTP_PORT (and _USER, _PASSWORD, _STARTTLS or _SSL, _FROM) or "
+                      "~/.config/s3logq/smtp.toml") from None
     with connection:
         if settings.starttls:
             connection.starttls(context=ssl.create_default_context())

@@ -108,3 +108,19 @@ def test_parquet_to_a_terminal_is_refused_with_a_hint(demo_lake: Path) -> None:
     os.close(primary)
     assert done.returncode == 2 and b"PAR1" not in shown
     assert "--format parquet is binary" in done.stderr and "--output FILE.parquet" in done.stderr
+
+
+def test_investigate_exits_1_and_names_the_smtp_server_when_mail_is_not_delivered(demo_lake: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logs = demo_lake.parent / "logs" / "access"
+    result = CliRunner().invoke(cli, ["--lake", str(demo_lake), "investigate", "--logs", str(logs), "--analysis",
+                                      "lifecycle-stats", "--since", "2024-03-01", "--until", "2024-03-02",
+                                      "--notify", "mailto:ops@example.com", "--format", "csv"],
+                                env={"S3LOGQ_SMTP_HOST": "127.0.0.1", "S3LOGQ_SMTP_PORT": str(port)})
+    assert result.exit_code == 1, result.output
+    assert f"SMTP server 127.0.0.1:{port}: Connection refused; set S3LOGQ_SMTP_HOST" in result.stderr
+    assert "expiration" in result.stdout  # the answer is printed all the same
