@@ -123,7 +123,7 @@ def _broken_part(table_name: str, paths: list[str], error: duckdb.Error) -> str:
         try:
             pq.read_metadata(path)
         except (OSError, pa.ArrowException) as part_error:
-            reason = part_error.strerror if isinstance(part_error, FileNotFoundError) else str(part_error)
+            reason = (part_error.strerror if isinstance(part_error, FileNotFoundError) else None) or str(part_error)
             return f"the lake's {table_name} part {path} cannot be read ({_first_line_of(reason)})"
     return f"the lake's {table_name} parts cannot be read: {_first_line(error)}"
 

@@ -172,7 +172,7 @@ def parse_cloudtrail_in_python(data: bytes, log_file: str) -> CloudTrailFile:
         if isinstance(record, dict):
             numbered.append((number, record))
         elif problem:
-            rejects.append(Reject(log_file, number, problem, record))
+            rejects.append(Reject(log_file, number, problem, str(record)))  # _entry gave its raw text
         else:
             rejects.append(Reject(log_file, number, "record is not a JSON object", orjson.dumps(record).decode()))
     table = records_to_table([r for _, r in numbered], log_file)
