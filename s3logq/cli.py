@@ -678,7 +678,7 @@ def _print_terminal_table(table: pa.Table, title: str | None, total: int | None,
     from s3logq.terminal import left_out_note, terminal_view, vertical_lines
 
     width = _terminal_width()
-    count = footer(table.num_rows if total is None else total)
+    count = footer(table.num_rows if total is None else total, min(TABLE_PREVIEW_ROWS, table.num_rows))
     if vertical:
         console = Console(soft_wrap=True, highlight=False, width=width)
         if title:

@@ -461,3 +461,21 @@ def test_write_cloudtrail_logs_for_benchmarks(tmp_path: Path) -> None:
     records = [event for body in bodies for event in json.loads(body)["Records"]]
     assert len(records) == events
     assert len({event["eventID"] for event in records}) == events
+
+
+def test_the_demo_run_twice_is_quiet_and_counts_every_row(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from s3logq.cli import cli
+
+    command = ["--lake", str(tmp_path / "lake"), "demo", "--dir", str(tmp_path / "logs")]
+    first = CliRunner().invoke(cli, command, env={"COLUMNS": "220"})
+    assert first.exit_code == 0, first.output
+    # 3,066 rows in top-troubleshooting, 8 shown; 30 bucket configuration changes; titles said once
+    assert "3,066 rows (first 8 shown;" in first.stdout and "\n30 rows (first 8 shown;" in first.stdout
+    assert "(CloudTrail) (" not in first.stdout and "run top-troubleshooting --logs access" in first.stdout
+    assert f"s3logq --lake {tmp_path / 'lake'} run" in first.stdout  # the printed hint works when pasted
+    assert "1 duplicate CloudTrail event (same eventID" in first.stdout
+    second = CliRunner().invoke(cli, command, env={"COLUMNS": "220"})
+    assert second.exit_code == 0 and "changed since they were ingested" not in second.stdout
+    assert "ingested 0 files" in second.stdout and "1,457 files already ingested" in second.stdout

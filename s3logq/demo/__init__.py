@@ -92,9 +92,9 @@ def _write_demo_access(rng: random.Random, folder: Path, start: datetime, days: 
         name = f"{log.delivered:%Y-%m-%d-%H-%M-%S}-{rng.getrandbits(64):016X}"
         data = "".join(line + "\n" for line in log.lines).encode()
         if id(log) in gzipped:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+            _write_once(folder / f"{name}.gz", gzip.compress(data, compresslevel=6, mtime=0))
         else:
-            (folder / name).write_bytes(data)
+            _write_once(folder / name, data)
     return len(files), sum(len(log.lines) for log in files)
 
 
@@ -237,9 +237,17 @@ def _json_bytes(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _write_once(path: Path, data: bytes) -> None:
+    """Write a file unless it holds these bytes already: a second `s3logq demo` leaves the logs as they were
+    (same modification times), so the lake sees them as ingested, not as changed."""
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
+    path.write_bytes(data)
+
+
 def _write_gzip(path: Path, body: bytes, level: int = 6) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(body, compresslevel=level, mtime=0))
+    _write_once(path, gzip.compress(body, compresslevel=level, mtime=0))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -265,7 +273,7 @@ def write_access_logs(out_dir: Path, total_bytes: int, files: int, gzip: bool, s
         if gzip:
             _write_gzip(out_dir / f"{name}.gz", body)
         else:
-            (out_dir / name).write_bytes(body)
+            _write_once(out_dir / name, body)
         lines_written += count
     return lines_written
 
