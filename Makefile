@@ -2,20 +2,32 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The tool alone (what `make demo` needs): no test tools, no Spark, no browser.
+RUN_STAMP := $(VENV)/.installed-run
+SOURCES := pyproject.toml setup.py $(wildcard s3logq/formats/*.c s3logq/formats/*.h)
 
-.PHONY: install demo test lint bench clean mutate
+.PHONY: install install-run demo test lint bench clean mutate
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(wildcard s3logq/formats/*.c s3logq/formats/*.h)
+install-run: $(RUN_STAMP)
+
+$(RUN_STAMP): $(SOURCES)
+	@echo "[1/2] creating $(VENV)" && (test -x $(BIN)/python || $(PY) -m venv $(VENV))
+	@echo "[2/2] installing s3logq and what it needs to run (a minute on a fresh clone)"
+	@$(BIN)/pip install --disable-pip-version-check -e .
+	@touch $(RUN_STAMP)
+
+# Everything, for the tests: the test tools, Spark, Trino's parsers and Debian's chromium for the report test.
+$(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	bash .ci/system-deps
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-demo: install
-	$(BIN)/s3logq --lake demo-lake demo --dir demo-logs
+demo: install-run
+	@$(BIN)/s3logq --lake demo-lake demo --dir demo-logs
 
 test: install
 	$(BIN)/python -m pytest

@@ -608,9 +608,11 @@ def demo_command(lake: Lake, directory: str) -> None:
     from s3logq.ingest import IngestOptions, default_workers, ingest
     from s3logq.status import lake_status
 
+    click.echo(f"writing a week of sample logs to {directory} ...", err=True)  # progress: a few seconds each step
     summary = generate(Path(directory))
     click.echo(f"wrote {summary.access_files} access-log files ({summary.access_lines:,} lines) and "
                f"{summary.cloudtrail_files} CloudTrail files ({summary.cloudtrail_events:,} events) to {directory}")
+    click.echo(f"ingesting them into {lake.root} ...", err=True)
     report = ingest(lake, list_sources([directory]), IngestOptions(workers=default_workers()))
     _print_report(report)
     _emit(lake_status(lake), None, None, title=f"lake {lake.root}")
