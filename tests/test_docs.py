@@ -64,3 +64,15 @@ def test_a_readme_session_runs_and_prints_what_the_readme_shows(demo_lake: Lake,
         expected = expected[: expected.index("...")]
         printed = printed[: len(expected)]
     assert printed == expected
+
+
+def test_every_command_has_help_and_a_line_in_the_readme() -> None:
+    import click
+
+    readme = README.read_text(encoding="utf-8")
+    for name, command in cli.commands.items():
+        subcommands = command.commands.items() if isinstance(command, click.Group) else [("", command)]
+        for sub, leaf in subcommands:
+            path = f"s3logq {name} {sub}".strip()
+            assert leaf.help, f"{path} has no help"
+            assert f"`{path}" in readme, f"{path} is not in the README"
