@@ -219,7 +219,7 @@ def ingest_command(lake: Lake, sources: tuple[str, ...], log_type: str, since: d
                                  max_workers=options.workers, stats=stats, profile=profile, region=region,
                                  endpoint_url=endpoint_url), stats)
     report = _ingest_with_progress(lake, files, options)
-    _print_report(report)
+    _print_report(report, lake)
     if stats.retries:
         click.echo(f"  {stats.retries:,} S3 requests retried (throttling, dropped connections)")
     sys.exit(EXIT_FILE_FAILED if report.failures else 0)
@@ -261,7 +261,7 @@ def _ingest_with_progress(lake: Lake, files: list[SourceFile], options: IngestOp
         return ingest(lake, files, options, on_file=advance, on_wait=waiting)
 
 
-def _print_report(report: IngestReport) -> None:
+def _print_report(report: IngestReport, lake: Lake) -> None:
     rows = ", ".join(f"{n:,} {table} rows" for table, n in report.rows.items()) or "no new rows"
     mb = report.bytes_read / 1e6
     click.echo(f"ingested {report.files_read:,} files ({mb:,.1f} MB read) in {report.seconds:.2f} s: {rows}")
@@ -272,7 +272,7 @@ def _print_report(report: IngestReport) -> None:
         (report.rows_outside_range, "rows outside --since/--until/--bucket, stored too (files are stored whole)"),
         (report.duplicates_dropped, "duplicate CloudTrail event" + ("s" if report.duplicates_dropped != 1 else "")
          + " (same eventID, kept once)"),
-        (report.rejected_lines, "lines rejected (see: s3logq sql \"select * from rejects\")"),
+        (report.rejected_lines, f"lines rejected (see: s3logq{_lake_flag(lake)} sql \"select * from rejects\")"),
         (len(report.files_changed), "files changed since they were ingested (kept as first ingested)"),
     ]
     notes += [(count, f"files skipped: {reason}") for reason, count in report.files_skipped.items()]
@@ -561,7 +561,7 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
         click.echo(f"warning: {message}", err=True)
 
     outcome = investigate(lake, job, on_warning=warn)
-    _print_report(outcome.ingest)
+    _print_report(outcome.ingest, lake)
     for result in outcome.results:
         if result.location:
             click.echo(f"wrote {result.rows:,} rows to {result.location}")
@@ -614,7 +614,7 @@ def demo_command(lake: Lake, directory: str) -> None:
                f"{summary.cloudtrail_files} CloudTrail files ({summary.cloudtrail_events:,} events) to {directory}")
     click.echo(f"ingesting them into {lake.root} ...", err=True)
     report = ingest(lake, list_sources([directory]), IngestOptions(workers=default_workers()))
-    _print_report(report)
+    _print_report(report, lake)
     _emit(lake_status(lake), None, None, title=f"lake {lake.root}")
     for name, logs, columns in _DEMO_VIEWS:
         analysis = find_analysis(name, logs)

@@ -474,7 +474,8 @@ def test_the_demo_run_twice_is_quiet_and_counts_every_row(tmp_path: Path) -> Non
     # 3,066 rows in top-troubleshooting, 8 shown; 30 bucket configuration changes; titles said once
     assert "3,066 rows (first 8 shown;" in first.stdout and "\n30 rows (first 8 shown;" in first.stdout
     assert "(CloudTrail) (" not in first.stdout and "run top-troubleshooting --logs access" in first.stdout
-    assert f"s3logq --lake {tmp_path / 'lake'} run" in first.stdout  # the printed hint works when pasted
+    assert f"s3logq --lake {tmp_path / 'lake'} run" in first.stdout  # the printed hints work when pasted
+    assert f"2 lines rejected (see: s3logq --lake {tmp_path / 'lake'} sql" in first.stdout
     assert "1 duplicate CloudTrail event (same eventID" in first.stdout
     second = CliRunner().invoke(cli, command, env={"COLUMNS": "220"})
     assert second.exit_code == 0 and "changed since they were ingested" not in second.stdout
