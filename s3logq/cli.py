@@ -608,11 +608,12 @@ def demo_command(lake: Lake, directory: str) -> None:
     from s3logq.ingest import IngestOptions, default_workers, ingest
     from s3logq.status import lake_status
 
-    click.echo(f"writing a week of sample logs to {directory} ...", err=True)  # progress: a few seconds each step
+    step = (lambda text: click.echo(text, err=True)) if sys.stderr.isatty() else (lambda text: None)
+    step(f"writing a week of sample logs to {directory} ...")  # progress on a terminal: a few seconds each step
     summary = generate(Path(directory))
     click.echo(f"wrote {summary.access_files} access-log files ({summary.access_lines:,} lines) and "
                f"{summary.cloudtrail_files} CloudTrail files ({summary.cloudtrail_events:,} events) to {directory}")
-    click.echo(f"ingesting them into {lake.root} ...", err=True)
+    step(f"ingesting them into {lake.root} ...")
     report = ingest(lake, list_sources([directory]), IngestOptions(workers=default_workers()))
     _print_report(report, lake)
     _emit(lake_status(lake), None, None, title=f"lake {lake.root}")
