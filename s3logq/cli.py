@@ -523,6 +523,13 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
             total, location = table.num_rows, _emit(table, fmt, output, title=title,
                                                     key_columns=analysis.key_columns)
     _athena_cost(engine)
+    given = {k: v for k, v in filters.items() if v is not None}
+    if total == 0 and given and engine_name == "duckdb":  # say whether the filters or the lake left nothing
+        _, unfiltered = analysis.preview(engine, {}, 1)
+        flags = " ".join(f"--{k.replace('_', '-')}" for k in given)
+        click.echo(f"no rows match {flags}; without filters {analysis.name} has {unfiltered:,} rows in the lake"
+                   if unfiltered else f"{analysis.name} has no rows in the lake at all, whatever the filters",
+                   err=True)
     notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
 
 

@@ -124,3 +124,10 @@ def test_investigate_exits_1_and_names_the_smtp_server_when_mail_is_not_delivere
     assert result.exit_code == 1, result.output
     assert f"SMTP server 127.0.0.1:{port}: Connection refused; set S3LOGQ_SMTP_HOST" in result.stderr
     assert "expiration" in result.stdout  # the answer is printed all the same
+
+
+def test_an_empty_answer_says_whether_the_filters_or_the_lake_left_nothing(demo_lake: Path) -> None:
+    code, out, err = run("--lake", str(demo_lake), "run", "deletions", "--bucket", "acme-prod-data", "--key", "nope",
+                         "--format", "csv")
+    assert code == 0 and out.count("\n") == 1  # the header alone
+    assert err == "no rows match --bucket --key; without filters deletions has 1,340 rows in the lake\n"
