@@ -43,9 +43,9 @@ def ordered_names(names: Sequence[str], key_columns: Sequence[str]) -> list[str]
     return first + [name for name in names if name not in first]
 
 
-def cells(table: pa.Table, limit: int, cut: bool = True) -> dict[str, list[str]]:
-    """Each column's terminal text: numbers with thousands separators, times in full, text on one line
-    (cut at CELL_WIDTH unless `cut` is False; csv/json/parquet and --wide carry the whole value)."""
+def cells(table: pa.Table, limit: int, whole: Sequence[str] | bool = ()) -> dict[str, list[str]]:
+    """Each column's terminal text: numbers with thousands separators, times in full, text on one line, cut
+    at CELL_WIDTH but in the `whole` columns (True: every column; csv/json/parquet carry the whole value)."""
     import pyarrow as pa
 
     shown = readable(table.slice(0, limit))
@@ -53,6 +53,7 @@ def cells(table: pa.Table, limit: int, cut: bool = True) -> dict[str, list[str]]
     for name, original, column in zip(table.column_names, table.columns, shown.columns, strict=True):
         numeric = pa.types.is_integer(original.type) or pa.types.is_floating(original.type) \
             or pa.types.is_decimal(original.type)
+        cut = not (whole is True or (whole and name in whole))
         texts[name] = [_cell(value, numeric, cut) for value in column.to_pylist()]
     return texts
 
@@ -68,15 +69,15 @@ def _cell(value: object, numeric: bool, cut: bool) -> str:
 
 def terminal_view(table: pa.Table, width: int, title: str | None = None, key_columns: Sequence[str] = (),
                   limit: int = 50, wide: bool = False) -> TerminalView:
-    """The first `limit` rows as a rich table `width` cells wide at most: the key columns first, every kept
-    column whole, and the least important columns left out until the rest fit (never the first one).
+    """The first `limit` rows as a rich table `width` cells wide at most: the key columns first and whole, the
+    others cut at CELL_WIDTH, and the least important left out until the rest fit (never the first one).
     With `wide`, every column and every value whole, however wide that is."""
     import pyarrow as pa
     from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
-    texts = cells(table, limit, cut=not wide)
+    texts = cells(table, limit, whole=True if wide else tuple(key_columns))
     names = ordered_names(table.column_names, key_columns)
     natural = {name: max([cell_len(name), *(cell_len(t) for t in texts[name])]) for name in names}
     kept: list[str] = []
@@ -108,7 +109,7 @@ def left_out_note(left_out: Sequence[str], kept: Sequence[str], width: int) -> s
 
 def vertical_lines(table: pa.Table, key_columns: Sequence[str] = (), limit: int = 50) -> list[str]:
     """One block per record, one `name | value` line per column, as psql's expanded display: every value whole."""
-    texts = cells(table, limit, cut=False)
+    texts = cells(table, limit, whole=True)
     names = ordered_names(table.column_names, key_columns)
     pad = max((len(name) for name in names), default=0)
     lines: list[str] = []

@@ -131,3 +131,18 @@ def test_an_empty_answer_says_whether_the_filters_or_the_lake_left_nothing(demo_
                          "--format", "csv")
     assert code == 0 and out.count("\n") == 1  # the header alone
     assert err == "no rows match --bucket --key; without filters deletions has 1,340 rows in the lake\n"
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_the_demo_answers_fit_the_terminal_with_whole_times_and_numbers(demo_lake: Path, width: int) -> None:
+    import re
+
+    for command in (["run", "top-troubleshooting"], ["status"], ["run", "lifecycle-stats"], ["analyses"]):
+        code, out, _ = run("--lake", str(demo_lake), *command, width=width)
+        assert code == 0 and max(len(line) for line in out.splitlines()) <= width, (command, width)
+        body = [line for line in out.splitlines() if line.startswith("│")]
+        assert body and not any("…" in cell for line in body for cell in line.split("│")[1:4])  # key columns
+    code, out, _ = run("--lake", str(demo_lake), "run", "top-troubleshooting", width=width)
+    assert len(re.findall(r"│ 2024-03-0\d T?\d\d:\d\d:\d\dZ │".replace(" T?", "T"), out)) == 50
+    code, out, _ = run("--lake", str(demo_lake), "status", width=width)
+    assert "│ access     │ 21,945 │" in out and "│ cloudtrail │  5,581 │   516 │" in out
