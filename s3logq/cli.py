@@ -627,8 +627,11 @@ def demo_command(lake: Lake, directory: str) -> None:
     for name, logs, columns in _DEMO_VIEWS:
         analysis = find_analysis(name, logs)
         table, total = analysis.preview(get_engine("duckdb", lake), {}, 8)
-        _emit(table.select(columns), None, None, total=total, key_columns=tuple(columns),
-              title=f"{_titled(analysis)}   (all rows: s3logq{_lake_flag(lake)} run {name} --logs {logs})")
+        _emit(table.select(columns), None, None, total=total, key_columns=tuple(columns), title=_titled(analysis),
+              note_left_out=False)
+        # a command that works when pasted, rather than options the demo command does not take
+        click.echo(f"see more: s3logq{_lake_flag(lake)} run {name} --logs {logs} --vertical "
+                   "(every column of 50 rows; --format csv --output FILE: every row)")
     from s3logq.report import DEFAULT_NAME, write_report
 
     click.echo(f"report: {write_report(lake, str(lake.root.resolve().parent / DEFAULT_NAME))}")
@@ -642,7 +645,7 @@ _DEMO_VIEWS = (
 
 
 def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None,
-          total: int | None = None, key_columns: tuple[str, ...] = ()) -> str | None:
+          total: int | None = None, key_columns: tuple[str, ...] = (), note_left_out: bool = True) -> str | None:
     """Print rows as a table, or write them in a format to a file or S3 (and return where)."""
     fmt = format_for(output, fmt)
     if output == "-":  # standard output, as Unix tools read it
@@ -659,7 +662,7 @@ def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | Non
         if output:
             raise ValueError("--format table prints to the terminal; pick csv, json or parquet for --output")
         _print_terminal_table(table, title, total, key_columns, bool(view.get("wide") or view.get("columns")),
-                              bool(view.get("vertical")))
+                              bool(view.get("vertical")), note_left_out)
         return None
     if output:
         location = write_table(table, fmt, output)
@@ -681,7 +684,7 @@ def _terminal_width() -> int:
 
 
 def _print_terminal_table(table: pa.Table, title: str | None, total: int | None, key_columns: tuple[str, ...],
-                          wide: bool, vertical: bool) -> None:
+                          wide: bool, vertical: bool, note_left_out: bool = True) -> None:
     """The rows that fit the terminal, the count under them, and which columns were left out and how to see them."""
     from rich.console import Console
 
@@ -701,7 +704,7 @@ def _print_terminal_table(table: pa.Table, title: str | None, total: int | None,
     console = Console(soft_wrap=False, width=max(width, view.width))
     console.print(view.table)
     console.print(count, soft_wrap=True, highlight=False)
-    if view.left_out:
+    if view.left_out and note_left_out:
         kept = [c for c in table.column_names if c not in view.left_out]
         # on stderr, as the other notes: what stdout carries stays the rows and their count
         click.echo(left_out_note(view.left_out, [c for c in key_columns if c in kept] or kept, width), err=True)

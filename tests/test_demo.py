@@ -473,8 +473,10 @@ def test_the_demo_run_twice_is_quiet_and_counts_every_row(tmp_path: Path) -> Non
     assert first.exit_code == 0, first.output
     # 3,066 rows in top-troubleshooting, 8 shown; 30 bucket configuration changes; titles said once
     assert "3,066 rows (first 8 shown;" in first.stdout and "\n30 rows (first 8 shown;" in first.stdout
-    assert "(CloudTrail) (" not in first.stdout and "run top-troubleshooting --logs access" in first.stdout
-    assert f"s3logq --lake {tmp_path / 'lake'} run" in first.stdout  # the printed hints work when pasted
+    assert "Bucket configuration changes (CloudTrail)" in first.stdout and "(CloudTrail) (" not in first.stdout
+    # the printed hints work when pasted
+    assert f"see more: s3logq --lake {tmp_path / 'lake'} run top-troubleshooting --logs access " \
+           "--vertical" in first.stdout
     assert f"2 lines rejected (see: s3logq --lake {tmp_path / 'lake'} sql" in first.stdout
     assert "1 duplicate CloudTrail event (same eventID" in first.stdout
     second = CliRunner().invoke(cli, command, env={"COLUMNS": "220"})

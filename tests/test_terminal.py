@@ -146,3 +146,10 @@ def test_the_demo_answers_fit_the_terminal_with_whole_times_and_numbers(demo_lak
     assert len(re.findall(r"│ 2024-03-0\d T?\d\d:\d\d:\d\dZ │".replace(" T?", "T"), out)) == 50
     code, out, _ = run("--lake", str(demo_lake), "status", width=width)
     assert "│ access     │ 21,945 │" in out and "│ cloudtrail │  5,581 │   516 │" in out
+
+
+def test_a_title_that_names_its_logs_is_not_doubled(demo_lake: Path) -> None:
+    code, out, _ = run("--lake", str(demo_lake), "run", "object-access", "--logs", "cloudtrail", "--limit", "1")
+    assert code == 0 and "Who read an object (CloudTrail)" in out and "(CloudTrail) (" not in out
+    code, out, _ = run("--lake", str(demo_lake), "run", "object-access", "--logs", "access", "--limit", "1")
+    assert "Who read an object (access logs)" in out
