@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -277,6 +277,7 @@ class LakeMachine(RuleBasedStateMachine):
                 child.send_signal(signal.SIGKILL)
         _, errors = child.communicate(timeout=120)
         assert child.returncode in (0, -signal.SIGKILL), errors.decode()
+        event(f"kill by {how}: " + ("killed" if child.returncode else "finished first"))
         self.leftovers_possible = True
 
     @rule(data=st.data(), how=st.sampled_from(["delete", "truncate", "garbage", "append"]))
@@ -286,6 +287,7 @@ class LakeMachine(RuleBasedStateMachine):
                                 "where s.path = p.path and s.uri not in (select uri from sources)) order by path")
         repairable = [path for (path,) in parts if all(Path(uri).is_file() for (uri,) in self.lake.query(
             "select uri from part_sources where path = ?", (path,)))]
+        event(f"damage: {how}" if repairable else "damage: no part with all its sources in place")
         if not repairable:
             return
         before = with_names(self.lake)
