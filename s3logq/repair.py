@@ -76,11 +76,13 @@ def _part_problem(file: Path, rows: int, size: int, pq: object) -> str | None:
     if actual != size:
         return f"size {actual:,} bytes, the manifest says {size:,}"
     try:
-        metadata = pq.read_metadata(file)  # type: ignore[attr-defined]
+        parquet = pq.ParquetFile(file)  # type: ignore[attr-defined]
+        if parquet.metadata.num_rows != rows:
+            return f"{parquet.metadata.num_rows:,} rows, the manifest says {rows:,}"
+        for group in range(parquet.num_row_groups):  # every page decoded: damage past the footer shows here
+            parquet.read_row_group(group)
     except Exception as error:  # noqa: BLE001 - any unreadable file is the finding
         return f"unreadable: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    if metadata.num_rows != rows:
-        return f"{metadata.num_rows:,} rows, the manifest says {rows:,}"
     return None
 
 

@@ -301,3 +301,32 @@ def test_a_bom_and_any_line_ends_lose_no_line_and_cloudtrail_with_a_bom_is_known
     assert rows(lake, "select eventid from cloudtrail") == [{"eventid": "bom-1"}]
     assert rows(lake, "select * from rejects") == []
 
+
+
+def test_repair_restores_a_lost_part_when_its_files_rows_of_that_day_span_several_parts(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    import s3logq.reader as reader
+    import s3logq.writer as writer
+
+    # a big file read in slices, flushed every few slices: its rows of one day go to several parts
+    monkeypatch.setattr(writer, "FLUSH_ROWS", 40)
+    monkeypatch.setattr(reader, "BIG_FILE_BYTES", 1000)
+    monkeypatch.setattr(reader, "SLICE_BYTES", 5_000)
+    monkeypatch.setattr(reader, "_BLOCK_BYTES", 5_000)
+    lines = [access_line("acme", f"01/Mar/2024:10:{n // 60:02d}:{n % 60:02d}", f"k{n}.txt", f"R{n}")
+             for n in range(100)]
+    logs = tmp_path / "logs"
+    write(logs / "2024-03-01-10-00-00-FILE", "\n".join(lines) + "\n")
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]), IngestOptions(workers=1))
+    parts = lake.parts("access_log")
+    assert len(parts) >= 2 and {p.day for p in parts} == {"2024-03-01"}
+    expected = everything(lake)
+    damaged = parts[1]
+    data = bytearray((lake.root / damaged.path).read_bytes())
+    data[len(data) // 3: len(data) // 3 + 64] = bytes(64)  # same size, damage inside the pages
+    (lake.root / damaged.path).write_bytes(bytes(data))
+    assert [p.path for p in check_lake(lake).problems] == [damaged.path]
+    repaired = repair_lake(lake, reopen_source)
+    assert repaired.not_restored == [] and repaired.rows_restored == damaged.rows
+    assert everything(lake) == expected  # the rows of the same files in the healthy parts are not doubled
