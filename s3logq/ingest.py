@@ -14,12 +14,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from s3logq.formats import ACCESS, CLOUDTRAIL, UnreadableFile, decompress, detect_type, name_date
 from s3logq.formats.access_log import Reject, parse_access_logs
@@ -238,15 +237,9 @@ def _parse_cloudtrail_file(parsed: ParsedFile, data: bytes, chunk: ParsedChunk) 
 def parse_slice(parsed: ParsedFile, text: bytes, first_line: int) -> ParsedChunk:
     """Parse a slice of a big access-log file; rows and rejects keep the file's own line numbers."""
     try:
-        table, rejects = parse_access_logs([(text, parsed.source.uri)])
+        table, rejects = parse_access_logs([(text, parsed.source.uri, first_line)])
     except Exception as error:  # noqa: BLE001 - the rest of the file is still read
         return ParsedChunk(failures=[(parsed, f"lines from {first_line}: {type(error).__name__}: {error}")])
-    if first_line > 1:
-        offset = first_line - 1
-        index = table.schema.get_field_index("log_line")
-        lines = table.column(index)
-        table = table.set_column(index, table.field(index), pc.add(lines, pa.scalar(offset, lines.type)))
-        rejects = [replace(reject, log_line=reject.log_line + offset) for reject in rejects]
     return ParsedChunk(tables=[(ACCESS, table, rejects)])
 
 
