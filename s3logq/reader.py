@@ -80,20 +80,27 @@ def decompressed_blocks(path: Path) -> Iterator[bytes]:
 
 def line_slices(blocks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
     """Slices of text cut after a line end, each with the 1-based number of its first line."""
-    pending = b""
+    pieces: list[bytes] = []  # joined once per slice: appending to one bytes object copies it every time
+    size = 0
     first_line = 1
     for block in blocks:
-        pending += block
-        while len(pending) >= SLICE_BYTES:
-            cut = pending.rfind(b"\n") + 1
-            if cut == 0 and len(pending) < _LONGEST_LINE:
-                break  # one long line so far: wait for its end
-            cut = cut or len(pending)
-            piece, pending = pending[:cut], pending[cut:]
-            yield piece, first_line
-            first_line += count_lines(piece)
-    if pending:
-        yield pending, first_line
+        pieces.append(block)
+        size += len(block)
+        if size < SLICE_BYTES:
+            continue
+        pending = b"".join(pieces)
+        cut = pending.rfind(b"\n") + 1
+        if cut == 0 and size < _LONGEST_LINE:
+            pieces = [pending]  # one long line so far: wait for its end
+            continue
+        cut = cut or size
+        piece = pending[:cut]
+        yield piece, first_line
+        first_line += count_lines(piece)
+        rest = pending[cut:]
+        pieces, size = ([rest], len(rest)) if rest else ([], 0)
+    if pieces:
+        yield b"".join(pieces), first_line
 
 
 def count_lines(text: bytes) -> int:
