@@ -28,9 +28,8 @@ from s3logq.reader import (
     ContentClaims,
     content_of,
     content_of_path,
-    decompressed_blocks,
     is_big_local,
-    line_slices,
+    line_slices_of,
 )
 from s3logq.sources import SourceFile
 from s3logq.sources.s3 import DEFAULT_WORKERS
@@ -378,7 +377,7 @@ def _big_file_work(candidate: Candidate, options: IngestOptions,
     if parsed.duplicate_of:
         yield done
         return
-    slices = line_slices(decompressed_blocks(source.path))
+    slices = line_slices_of(source.path)
     try:
         text, first_line = next(slices, (b"", 1))
         _detect(parsed, text, options.log_type)

@@ -78,31 +78,8 @@ def decompressed_blocks(path: Path) -> Iterator[bytes]:
                 yield block
 
 
-def line_slices(blocks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
-    """Slices of text cut after a line end, each with the 1-based number of its first line."""
-    pieces: list[bytes] = []  # joined once per slice: appending to one bytes object copies it every time
-    size = 0
-    first_line = 1
-    for block in blocks:
-        pieces.append(block)
-        size += len(block)
-        if size < SLICE_BYTES:
-            continue
-        pending = b"".join(pieces)
-        cut = pending.rfind(b"\n") + 1
-        if cut == 0 and size < _LONGEST_LINE:
-            pieces = [pending]  # one long line so far: wait for its end
-            continue
-        cut = cut or size
-        piece = pending[:cut]
-        yield piece, first_line
-        first_line += count_lines(piece)
-        rest = pending[cut:]
-        pieces, size = ([rest], len(rest)) if rest else ([], 0)
-    if pieces:
-        yield b"".join(pieces), first_line
+def line_slices_of(path: Path) -> Iterator[tuple[bytes, int]]:
+    """A big local file's text in slices cut at line ends, each with the number of its first line."""
+    from s3logq.formats.access_log import line_slices
 
-
-def count_lines(text: bytes) -> int:
-    """Line ends in text as the parsers count them: LF, CRLF and a lone CR each end one line."""
-    return text.count(b"\n") + text.count(b"\r") - text.count(b"\r\n")
+    return line_slices(decompressed_blocks(path), SLICE_BYTES, _LONGEST_LINE)

@@ -20,7 +20,6 @@ from s3logq.cli import cli
 from s3logq.engines.duckdb import DuckDBEngine
 from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake, LakeError
-from s3logq.reader import line_slices
 from s3logq.repair import check_lake, reopen_source, repair_lake
 from s3logq.sources import list_sources
 
@@ -257,7 +256,7 @@ def test_a_big_file_read_in_slices_gives_the_rows_and_line_numbers_of_a_whole_re
     monkeypatch.setattr(reader, "BIG_FILE_BYTES", 1000)
     monkeypatch.setattr(reader, "SLICE_BYTES", 50_000)
     monkeypatch.setattr(reader, "_BLOCK_BYTES", 7_777)
-    assert len(list(line_slices(reader.decompressed_blocks(log)))) > 5
+    assert len(list(reader.line_slices_of(log))) > 5
     assert ingest(sliced, list_sources([str(log)])).ok
     query = "select * from access_log order by log_line"
     assert rows(sliced, query) == rows(whole, query)

@@ -134,12 +134,14 @@ def _read_declined_lines(slices: list[tuple[bytes | memoryview, str, int]],
     return careful_rows, rejects
 
 
-def line_slices(pieces: Iterable[bytes], slice_bytes: int = 8 << 20) -> Iterator[tuple[bytes, int]]:
+def line_slices(pieces: Iterable[bytes], slice_bytes: int = 8 << 20,
+                longest_line: int | None = None) -> Iterator[tuple[bytes, int]]:
     """A stream of bytes (a decompressor's output) cut at line ends into slices of about `slice_bytes`.
 
     Yields each slice with the number of its first line, counted as the tokenizer counts (LF, CRLF, lone CR):
     `parse_access_logs` of the slices reads what the whole text reads. A slice never ends on a CR whose LF may
-    be in the next piece.
+    be in the next piece. With `longest_line`, text without a line end that grows past it is cut anyway (the
+    parser rejects the pieces), so that memory stays bounded.
     """
     pending = bytearray()
     first_line = 1
@@ -148,6 +150,8 @@ def line_slices(pieces: Iterable[bytes], slice_bytes: int = 8 << 20) -> Iterator
         if len(pending) < slice_bytes:
             continue
         cut = max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1)) + 1
+        if cut == 0 and longest_line is not None and len(pending) >= longest_line:
+            cut = len(pending)
         if cut == 0:
             continue  # one line longer than a slice: wait for its end
         chunk = bytes(pending[:cut])
