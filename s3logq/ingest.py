@@ -165,12 +165,7 @@ def read_candidate(candidate: Candidate, claims: ContentClaims, log_type: str = 
             data = source.read()
             parsed.bytes_read = len(data)
             parsed.content = content_of(source, data)
-        if candidate.previous_content is not None:
-            parsed.unchanged = parsed.content == candidate.previous_content
-            parsed.changed = not parsed.unchanged
-            return parsed, b""
-        parsed.duplicate_of = claims.claim(parsed.content, source.uri)
-        if parsed.duplicate_of:
+        if _adds_nothing(parsed, candidate, claims):
             return parsed, b""
         claimed = True
         if not data:
@@ -184,6 +179,18 @@ def read_candidate(candidate: Candidate, claims: ContentClaims, log_type: str = 
             claims.release(parsed.content, source.uri)
         return parsed, b""
     return parsed, data
+
+
+def _adds_nothing(parsed: ParsedFile, candidate: Candidate, claims: ContentClaims) -> bool:
+    """Whether a file whose content is known adds nothing: the same bytes under its known name (touched), other
+    bytes under its known name (changed: its first rows are kept), or bytes another file holds. Else it claims them."""
+    if candidate.previous_content is not None:
+        parsed.unchanged = parsed.content == candidate.previous_content
+        parsed.changed = not parsed.unchanged
+        return True
+    assert parsed.content is not None
+    parsed.duplicate_of = claims.claim(parsed.content, parsed.source.uri)
+    return parsed.duplicate_of is not None
 
 
 def _detect(parsed: ParsedFile, data: bytes, log_type: str) -> None:
@@ -248,7 +255,7 @@ def ingest(lake: Lake, sources: Iterable[SourceFile], options: IngestOptions = I
     """Ingest new source files into the lake in one atomic commit, and say what happened."""
     started, clock = datetime.now(UTC), time.perf_counter()
     report = IngestReport(ingest_id=lake.new_ingest_id())
-    with _exclusive(lake, on_wait):
+    with exclusive_lock(lake, on_wait):
         lake.check_before_ingest()
         report.orphans_removed = lake.remove_orphans(report.ingest_id)
         lake.begin_ingest(report.ingest_id, started)
@@ -368,13 +375,7 @@ def _big_file_work(candidate: Candidate, options: IngestOptions,
         parsed.error = _failure(error)
         yield done
         return
-    if candidate.previous_content is not None:
-        parsed.unchanged = parsed.content == candidate.previous_content
-        parsed.changed = not parsed.unchanged
-        yield done
-        return
-    parsed.duplicate_of = claims.claim(parsed.content, source.uri)
-    if parsed.duplicate_of:
+    if _adds_nothing(parsed, candidate, claims):
         yield done
         return
     slices = line_slices_of(source.path)
@@ -405,7 +406,7 @@ def _big_file_work(candidate: Candidate, options: IngestOptions,
 
 
 @contextmanager
-def _exclusive(lake: Lake, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def exclusive_lock(lake: Lake, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the lake's lock for the whole ingest, so two ingests never write at once; say who holds it."""
     lake.create()
     with open(lake.root / ".lock", "a+") as handle:

@@ -88,10 +88,10 @@ def _part_problem(file: Path, rows: int, size: int, pq: object) -> str | None:
 
 def repair_lake(lake: Lake, reopen: Callable[[str], SourceFile | None]) -> RepairReport:
     """Set damaged parts aside and restore their rows from their source files (`reopen` finds a file by uri)."""
-    from s3logq.ingest import _exclusive
+    from s3logq.ingest import exclusive_lock
 
     report = RepairReport()
-    with _exclusive(lake):
+    with exclusive_lock(lake):
         damaged = [p for p in check_lake(lake).problems if p.table_name and "set aside" not in p.what]
         report.parts_set_aside = _set_aside(lake, damaged)
         for path, table_name, day, sources in _lost_parts(lake):
