@@ -104,20 +104,26 @@ def _time_range(values: dict[str, object]) -> tuple[datetime | None, datetime | 
     return (since if isinstance(since, datetime) else None, until if isinstance(until, datetime) else None)
 
 
-def parse_analysis(text: str, log_type: str) -> Analysis:
-    """An Analysis from a SQL file's text; ValueError names what the header lacks."""
-    header: dict[str, str] = {}
+def split_header(text: str, keys: tuple[str, ...]) -> tuple[dict[str, list[str]], str]:
+    """A catalog SQL file's header lines (`-- key: value`, each key's lines in order) and its SQL body."""
+    header: dict[str, list[str]] = {}
     body: list[str] = []
     for line in text.splitlines():
         match = _HEADER_LINE.match(line) if not body else None
-        if match and match.group(1) in ("name", "aliases", "title", "description", "parameters", "columns",
-                                                     "key_columns"):
-            key = match.group(1)
-            header[key] = (header.get(key, "") + " " + match.group(2)).strip()
+        if match and match.group(1) in keys:
+            header.setdefault(match.group(1), []).append(match.group(2).strip())
         elif line.startswith("--") and not body:
             continue
         else:
             body.append(line)
+    return header, "\n".join(body).strip().rstrip(";")
+
+
+def parse_analysis(text: str, log_type: str) -> Analysis:
+    """An Analysis from a SQL file's text; ValueError names what the header lacks."""
+    lines, sql = split_header(text, ("name", "aliases", "title", "description", "parameters", "columns",
+                                     "key_columns"))
+    header = {key: " ".join(values).strip() for key, values in lines.items()}
     missing = [k for k in ("name", "title", "description", "columns") if not header.get(k)]
     if missing:
         raise ValueError(f"analysis header lacks {', '.join(missing)}")
@@ -129,7 +135,7 @@ def parse_analysis(text: str, log_type: str) -> Analysis:
     if set(key_columns) - set(_split(header["columns"])):
         raise ValueError(f"{header['name']}: key_columns not in columns: {sorted(set(key_columns) - set(_split(header['columns'])))}")
     return Analysis(name=header["name"], log_type=log_type, title=header["title"],
-                    description=header["description"], sql="\n".join(body).strip().rstrip(";"),
+                    description=header["description"], sql=sql,
                     parameters=parameters, columns=_split(header["columns"]),
                     aliases=_split(header.get("aliases", "")), key_columns=key_columns)
 

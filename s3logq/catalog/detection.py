@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from s3logq.catalog import split_header
 from s3logq.formats import LOG_TYPES
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -47,7 +48,6 @@ FINDING_COLUMNS = ("event_time", "bucket_name", "object_key", "principal", "sour
 # Windowed detections read this far before $since; `history: all` ones read the whole lake.
 LOOKBACK_DAYS = 1
 
-_HEADER_LINE = re.compile(r"^--\s*(\w+)\s*:\s*(.*)$")
 _HEADER_KEYS = ("name", "title", "severity", "logs", "technique", "description", "threshold", "identity",
                 "evidence", "history")
 _THRESHOLD = re.compile(r"^([a-z_]+)\s*=\s*(\"[^\"]*\"|[^:\s]+)\s*:\s*(.+)$")
@@ -110,16 +110,7 @@ def _typed(value: object, threshold: Threshold) -> int | float | str:
 
 def parse_detection(text: str, log_type: str) -> Detection:
     """A Detection from a SQL file's text; ValueError names what the header lacks or gets wrong."""
-    header: dict[str, list[str]] = {}
-    body: list[str] = []
-    for line in text.splitlines():
-        match = _HEADER_LINE.match(line) if not body else None
-        if match and match.group(1) in _HEADER_KEYS:
-            header.setdefault(match.group(1), []).append(match.group(2).strip())
-        elif line.startswith("--") and not body:
-            continue
-        else:
-            body.append(line)
+    header, sql = split_header(text, _HEADER_KEYS)
 
     def one(key: str) -> str:
         return " ".join(header.get(key, [])).strip()
@@ -138,7 +129,7 @@ def parse_detection(text: str, log_type: str) -> Detection:
     thresholds = tuple(_parse_threshold(name, line) for line in header.get("threshold", []))
     return Detection(name=name, log_type=log_type, title=one("title"), severity=one("severity"),
                      technique=one("technique"), description=one("description"),
-                     sql="\n".join(body).strip().rstrip(";"), thresholds=thresholds,
+                     sql=sql, thresholds=thresholds,
                      identity=tuple(p.strip() for p in one("identity").split(",") if p.strip()),
                      evidence=one("evidence"), whole_history=one("history") == "all")
 
