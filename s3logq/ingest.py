@@ -26,6 +26,7 @@ from s3logq.formats.cloudtrail import NotCloudTrail, parse_cloudtrail
 from s3logq.lake import IngestedSource, Lake
 from s3logq.reader import (
     ContentClaims,
+    HashedRead,
     content_of,
     content_of_path,
     is_big_local,
@@ -363,32 +364,45 @@ def _big_file_work(candidate: Candidate, options: IngestOptions,
                    claims: ContentClaims) -> Iterator[Callable[[], ParsedChunk]]:
     """A big local file, decompressed as it streams and cut at line ends into slices for the pool.
 
-    The file's outcome comes after its last slice, so it is counted once, when all of its rows are in.
+    The file's outcome comes after its last slice, so it is counted once, when all of its rows are in. Its content
+    is hashed first only when it may add nothing (its name or its size is known); else as it streams, one pass.
     """
     source = candidate.source
     assert source.path is not None
     parsed = ParsedFile(source, bytes_read=source.size)
     done = partial(ParsedChunk, [parsed])
+    hashed: HashedRead | None = None
     try:
-        parsed.content = content_of_path(source.path)
+        if candidate.previous_content is None and not claims.may_hold(source.size):
+            # Big files are read one after another here, and no smaller file has this size: nothing else can
+            # claim this content before this file's end, so claiming it there is safe.
+            hashed = HashedRead(source.path)
+            slices = hashed.slices()
+        else:
+            parsed.content = content_of_path(source.path)
+            if _adds_nothing(parsed, candidate, claims):
+                yield done
+                return
+            slices = line_slices_of(source.path)
     except OSError as error:
         parsed.error = _failure(error)
         yield done
         return
-    if _adds_nothing(parsed, candidate, claims):
-        yield done
-        return
-    slices = line_slices_of(source.path)
     try:
         text, first_line = next(slices, (b"", 1))
         _detect(parsed, text, options.log_type)
     except Exception as error:  # noqa: BLE001
         parsed.error = _failure(error)
-        claims.release(parsed.content, source.uri)
+        if hashed is not None:
+            hashed.close()
+        else:
+            claims.release(parsed.content or "", source.uri)
         yield done
         return
     if parsed.log_type != ACCESS:  # a CloudTrail file is one JSON document: read whole
         del text
+        if hashed is not None:
+            hashed.close()  # parse_chunk hashes and claims it
         yield partial(parse_chunk, [candidate], claims, options.log_type)  # its own claim: not a duplicate
         return
     yield partial(parse_slice, parsed, text, first_line)
@@ -402,6 +416,13 @@ def _big_file_work(candidate: Candidate, options: IngestOptions,
             parsed.error = f"after line {first_line - 1}: {_failure(error)}"
             break
         yield partial(parse_slice, parsed, text, first_line)
+    if hashed is not None:
+        try:
+            parsed.content = hashed.content()
+        except OSError as error:
+            parsed.error = parsed.error or _failure(error)
+        else:
+            claims.claim(parsed.content, source.uri)  # first of its size (see above): the claim is its own
     yield done
 
 

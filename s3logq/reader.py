@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import xxhash
 
@@ -51,6 +53,11 @@ class ContentClaims:
             owner = self._owner.setdefault(content, uri)
         return None if owner == uri else owner
 
+    def may_hold(self, size: int) -> bool:
+        """Whether a content of this many stored bytes is known (else a file of that size cannot repeat one)."""
+        with self._lock:
+            return any(content.split(":", 2)[1] == str(size) for content in self._owner)
+
     def release(self, content: str, uri: str) -> None:
         """Give a claim back (the file could not be read), so a readable copy is not taken for a duplicate."""
         with self._lock:
@@ -65,17 +72,21 @@ def is_big_local(source: SourceFile) -> bool:
 def decompressed_blocks(path: Path) -> Iterator[bytes]:
     """A local file's plain bytes, block by block (gzip is decompressed as it streams)."""
     with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        if not gzipped:
-            while block := raw.read(_BLOCK_BYTES):
-                yield block
-            return
-        from isal import igzip
+        yield from _plain_blocks(raw)
 
-        with igzip.IGzipFile(fileobj=raw) as plain:
-            while block := plain.read(_BLOCK_BYTES):
-                yield block
+
+def _plain_blocks(raw: BinaryIO) -> Iterator[bytes]:
+    gzipped = raw.read(2) == b"\x1f\x8b"
+    raw.seek(0)
+    if not gzipped:
+        while block := raw.read(_BLOCK_BYTES):
+            yield block
+        return
+    from isal import igzip
+
+    with igzip.IGzipFile(fileobj=raw) as plain:
+        while block := plain.read(_BLOCK_BYTES):
+            yield block
 
 
 def line_slices_of(path: Path) -> Iterator[tuple[bytes, int]]:
@@ -83,3 +94,49 @@ def line_slices_of(path: Path) -> Iterator[tuple[bytes, int]]:
     from s3logq.formats.access_log import line_slices
 
     return line_slices(decompressed_blocks(path), SLICE_BYTES, _LONGEST_LINE)
+
+
+class HashedRead(io.RawIOBase):
+    """A big local file read once: its stored bytes are hashed as they pass on their way to be sliced, so its
+    content is known at the end without a second pass over the file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed by content()
+        self._digest = xxhash.xxh3_128()
+        self._size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer)
+        self._digest.update(memoryview(buffer)[:count])
+        self._size += count
+        return count
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Only the rewind after the gzip sniff (nothing hashed yet) is allowed."""
+        if (offset, whence, self._size) not in ((0, 0, 2), (0, 0, 0), (0, 0, 1)):
+            raise OSError("a hashed read does not seek")
+        self._digest.reset()
+        self._size = 0
+        return self._raw.seek(0)
+
+    def slices(self) -> Iterator[tuple[bytes, int]]:
+        from s3logq.formats.access_log import line_slices
+
+        return line_slices(_plain_blocks(self), SLICE_BYTES, _LONGEST_LINE)  # type: ignore[arg-type]
+
+    def content(self) -> str:
+        """The file's content identity: what was not read yet (after a decoding error) is read and hashed too."""
+        try:
+            while self.read(_BLOCK_BYTES):
+                pass
+        finally:
+            self.close()
+        return f"xxh3:{self._size}:{self._digest.hexdigest()}"
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()

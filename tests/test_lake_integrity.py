@@ -257,11 +257,38 @@ def test_a_big_file_read_in_slices_gives_the_rows_and_line_numbers_of_a_whole_re
     monkeypatch.setattr(reader, "SLICE_BYTES", 50_000)
     monkeypatch.setattr(reader, "_BLOCK_BYTES", 7_777)
     assert len(list(reader.line_slices_of(log))) > 5
-    assert ingest(sliced, list_sources([str(log)])).ok
+    sliced_report = ingest(sliced, list_sources([str(log)]))
+    assert sliced_report.ok, sliced_report.failures
     query = "select * from access_log order by log_line"
     assert rows(sliced, query) == rows(whole, query)
     assert rows(sliced, "select log_line, raw_line from rejects") == [{"log_line": 1235, "raw_line": "a damaged line"}]
     assert sliced.query("select rows, rejected from sources") == [(2999, 1)]
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_a_big_file_hashed_as_it_streams_is_known_by_its_content_and_two_copies_store_rows_once(
+        tmp_path: Path, monkeypatch, compress: bool) -> None:
+    import s3logq.reader as reader
+
+    monkeypatch.setattr(reader, "BIG_FILE_BYTES", 1000)
+    monkeypatch.setattr(reader, "SLICE_BYTES", 20_000)
+    monkeypatch.setattr(reader, "_BLOCK_BYTES", 3_333)
+    lines = [access_line("acme", "01/Mar/2024:10:00:00", f"k{n}.txt", f"R{n}") for n in range(1500)]
+    first = write(tmp_path / "a" / "2024-03-01-10-00-00-ONE", "\n".join(lines) + "\n", compress=compress)
+    copy = tmp_path / "b" / "2024-03-01-10-00-00-TWO"
+    copy.parent.mkdir()
+    shutil.copyfile(first, copy)
+    lake = Lake(tmp_path / "lake")
+    report = ingest(lake, list_sources([str(first)]))
+    assert report.ok and report.files_read == 1
+    # the content recorded while streaming is the one a separate pass over the stored bytes gives
+    assert lake.query("select content from sources") == [(reader.content_of_path(first),)]
+    again = ingest(lake, list_sources([str(copy)]))  # known by its size: hashed before it is read
+    assert again.files_same_content == 1 and again.rows == {}
+    both = Lake(tmp_path / "both")
+    report = ingest(both, list_sources([str(tmp_path / "a"), str(tmp_path / "b")]))
+    assert report.files_read == 1 and report.files_same_content == 1
+    assert rows(both, "select count(*) as n from access_log") == [{"n": 1500}]
 
 
 def test_a_gzip_file_that_breaks_off_keeps_what_came_before_and_is_not_read_twice(tmp_path: Path,
@@ -283,6 +310,8 @@ def test_a_gzip_file_that_breaks_off_keeps_what_came_before_and_is_not_read_twic
     assert 0 < stored["n"] == stored["last"] < 2000  # a prefix of the file, in order, nothing doubled
     again = ingest(lake, list_sources([str(log)]))
     assert again.files_already_ingested == 1 and again.rows == {}
+    # its content is the whole stored file's, also what came after the break (hashed to the end)
+    assert lake.query("select content from sources") == [(reader.content_of_path(log),)]
 
 
 def test_a_bom_and_any_line_ends_lose_no_line_and_cloudtrail_with_a_bom_is_known_without_its_name(
