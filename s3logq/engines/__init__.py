@@ -81,8 +81,10 @@ DIALECTS = {"trino": Dialect("trino", positional=True), "athena": Dialect("athen
             "duckdb": Dialect("duckdb", positional=False)}
 
 
-def render(sql: str, params: dict[str, object], dialect: str) -> tuple[str, list[object] | dict[str, object]]:
-    """An analysis (DuckDB SQL, `$name` parameters) for another engine: its SQL and its bound values.
+def render(sql: str | exp.Expression, params: dict[str, object],
+           dialect: str) -> tuple[str, list[object] | dict[str, object]]:
+    """An analysis (DuckDB SQL, `$name` parameters, or its parsed tree) for another engine: its SQL and its
+    bound values.
 
     Positional dialects get `?` and the values in order of appearance; the others keep named parameters.
     """
@@ -98,7 +100,9 @@ def render(sql: str, params: dict[str, object], dialect: str) -> tuple[str, list
             return exp.Placeholder() if target.positional else node
         return node
 
-    tree = sqlglot.parse_one(sql, read="duckdb").transform(placeholder)
+    # a tree is taken as is: DuckDB text written by sqlglot does not always read back the same (json_extract
+    # inside a call is written `a -> 'path'`, read again as a lambda)
+    tree = (sqlglot.parse_one(sql, read="duckdb") if isinstance(sql, str) else sql).transform(placeholder)
     for rewrite in target.rewrites:
         tree = tree.transform(rewrite)
     text = tree.sql(dialect=target.name)

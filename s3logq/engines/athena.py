@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from s3logq.athena.client import AthenaClient, AthenaError, AthenaOptions, QueryStats, literal
 from s3logq.athena.ddl import DAY_COLUMN
 from s3logq.engines import QueryError, render
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 _VIEWS = ("access_log", "cloudtrail")
 # A log file can be delivered the day after its events (the lake's ingest keeps the same margin).
@@ -74,9 +78,11 @@ def athena_sql(sql: str, params: dict[str, object], since: datetime | None = Non
     return text, values
 
 
-def with_day_filter(sql: str, since: datetime | None, until: datetime | None) -> tuple[str, dict[str, object]]:
-    """The SQL with each read of a view narrowed to the day folders that can hold [since, until), as bound
-    `$log_day_*` values: Athena's partition projection then lists only those days."""
+def with_day_filter(sql: str, since: datetime | None,
+                    until: datetime | None) -> tuple[str | exp.Expression, dict[str, object]]:
+    """The SQL (as a DuckDB tree, which `render` takes as is) with each read of a view narrowed to the day
+    folders that can hold [since, until), as bound `$log_day_*` values: Athena's partition projection then lists
+    only those days."""
     if since is None and until is None:
         return sql, {}
     import sqlglot
@@ -100,7 +106,7 @@ def with_day_filter(sql: str, since: datetime | None, until: datetime | None) ->
         return node
 
     tree = sqlglot.parse_one(sql, read="duckdb")
-    return tree.transform(narrowed, copy=True).sql(dialect="duckdb"), values
+    return tree.transform(narrowed, copy=True), values
 
 
 def check_runs_on_athena(text: str) -> None:
