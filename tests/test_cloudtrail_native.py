@@ -1,4 +1,5 @@
-"""Differential tests: the native CloudTrail reader gives exactly the Python parser's table, or declines."""
+"""Differential tests: the native CloudTrail reader gives exactly the Python parser's table (the records it
+cannot read exactly read by the Python parser in their places), or declines the file."""
 
 from __future__ import annotations
 
@@ -80,7 +81,9 @@ def test_generated_logs_are_read_natively_and_identically(tmp_path: Path) -> Non
     assert len(trail) > 50
     for path in files:
         data = gzip.decompress(path.read_bytes())
-        assert (read_natively(data, "f") is not None) == (path in trail), path
+        native = read_natively(data, "f")
+        assert (native is not None) == (path in trail), path
+        assert native is None or native.records_fallback == 0, path
         assert_same_outcome(data)
 
 
@@ -122,7 +125,8 @@ ODD_BUT_NATIVE = {
     "a surrogate pair inside picked bucketName": b'{"Records":[{"eventTime":"2024-03-01T00:00:00Z","requestParameters":{"bucketName":"b\\ud83d\\ude00"}}]}',
 }
 
-LEFT_TO_PYTHON = {
+# Records the native reader leaves to the Python parser, with how many there are; the others are read natively.
+RECORDS_LEFT_TO_PYTHON = {
     "records that are not objects (kept aside as rejects)": records(1, "x", None, [], GET_OBJECT, True),
     "readOnly as a string": records(changed(readOnly="true"), changed(managementEvent="FALSE")),
     "readOnly as a number": records(changed(readOnly=1)),
@@ -143,6 +147,16 @@ LEFT_TO_PYTHON = {
     "a resource not an object": records(changed(resources=["arn:aws:s3:::b"]), changed(resources=[None])),
     "resources not a list": records(changed(resources={"ARN": "x"})),
     "deep nesting": b'{"Records":[{"requestParameters":' + b'[' * 100 + b']' * 100 + b'}]}',
+    "a lone surrogate": b'{"Records":[{"userAgent":"\\ud800"}]}',
+    "a lone surrogate in JSON text": b'{"Records":[{"requestParameters":{"key":"\\ud83d"}}]}',
+    "a high surrogate then a second high one": b'{"Records":[{"userAgent":"\\ud83d\\ud83d"}]}',
+    "a low surrogate first": b'{"Records":[{"userAgent":"\\ude00\\ud83d"}]}',
+    "a record without eventTime among others": records(GET_OBJECT, changed(eventTime=None), {"eventName": "x"}),
+}
+FALLBACK_COUNT = {"records that are not objects (kept aside as rejects)": 5, "readOnly as a string": 2,
+                  "a resource not an object": 2, "a record without eventTime among others": 0}
+
+FILES_LEFT_TO_PYTHON = {
     "digest": orjson.dumps({"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T00:00:00Z",
                             "logFiles": []}),
     "no Records": b'{"something":1}',
@@ -153,11 +167,7 @@ LEFT_TO_PYTHON = {
     "a list": b"[1,2,3]",
     "trailing garbage": b'{"Records":[]} x',
     "invalid UTF-8": b'{"Records":[{"userAgent":"\xff\xfe"}]}',
-    "a lone surrogate": b'{"Records":[{"userAgent":"\\ud800"}]}',
-    "a lone surrogate in JSON text": b'{"Records":[{"requestParameters":{"key":"\\ud83d"}}]}',
-    "a high surrogate then a second high one": b'{"Records":[{"userAgent":"\\ud83d\\ud83d"}]}',
-    "a low surrogate first": b'{"Records":[{"userAgent":"\\ude00\\ud83d"}]}',
-    "a raw control character": b'{"Records":[{"userAgent":"a\x01b"}]}',
+    "a raw control character (not JSON)": b'{"Records":[{"userAgent":"a\x01b"}]}',
     "a truncated file": records(GET_OBJECT)[:-10],
     "empty": b"",
 }
@@ -169,10 +179,41 @@ def test_odd_records_read_natively_give_the_same_table(data: bytes) -> None:
     assert_same_outcome(data)
 
 
-@pytest.mark.parametrize("data", LEFT_TO_PYTHON.values(), ids=LEFT_TO_PYTHON.keys())
+@pytest.mark.parametrize("name", RECORDS_LEFT_TO_PYTHON.keys())
+def test_records_the_native_reader_leaves_to_python_give_the_same_table(name: str) -> None:
+    native = read_natively(RECORDS_LEFT_TO_PYTHON[name], "f")
+    assert native is not None and native.records_fallback == FALLBACK_COUNT.get(name, 1)
+    assert_same_outcome(RECORDS_LEFT_TO_PYTHON[name])
+
+
+@pytest.mark.parametrize("data", FILES_LEFT_TO_PYTHON.values(), ids=FILES_LEFT_TO_PYTHON.keys())
 def test_files_the_native_reader_declines_get_the_python_outcome(data: bytes) -> None:
     assert read_natively(data, "f") is None
     assert_same_outcome(data)
+
+
+def test_one_record_left_to_python_costs_only_itself_and_keeps_its_place() -> None:
+    """Among 200 records, the 101st (readOnly as a string) is read by the Python parser; the others natively.
+
+    Same rows in the same order, and the same rejects, as the Python parser gives the whole file."""
+    events = [changed(eventID=f"event-{n}", eventName=f"Op{n}") for n in range(1, 201)]
+    events[100] = changed(eventID="event-101", eventName="Odd", readOnly="true")  # a flag as a string
+    # the next record has none of the fields the odd one had filled before it was taken back out
+    events[101] = {"eventTime": "2024-03-01T10:15:30Z", "eventName": "Op102", "eventID": "event-102"}
+    events[150] = changed(eventID="event-151", eventTime="no time")  # a reject, read natively
+    data = json.dumps({"Records": [*events, 7]}).encode()  # the 201st is not an object: a reject
+    native = read_natively(data, "trail.json")
+    python = parse_cloudtrail_in_python(data, "trail.json")
+    assert native is not None and python.records_fallback == 201
+    assert native.records_fallback == 2  # record 101 and the 7
+    names = native.table.column("eventname").to_pylist()
+    assert len(names) == 199 and names[100] == "Odd" and names[99] == "Op100" and names[101] == "Op102"
+    assert native.table.column("readonly")[100].as_py() is True
+    assert native.table.column("useragent")[101].as_py() is None and native.table.column("useridentity")[101].as_py() is None
+    assert [(r.log_line, r.reason) for r in native.rejects] == [(151, "eventTime is not an ISO-8601 time: \"no time\""),
+                                                             (201, "record is not a JSON object")]
+    assert native.rejects == python.rejects
+    assert native.table.equals(python.table)
 
 
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -203,7 +244,7 @@ def test_any_json_text_gives_the_same_table(values: dict, pretty: bool, ensure_a
 @settings(max_examples=300, deadline=None)
 @given(values=st.dictionaries(_ANY_KEY, _JSON), ensure_ascii=st.booleans())
 def test_any_values_anywhere_give_the_same_outcome(values: dict, ensure_ascii: bool) -> None:
-    """Values of any type in typed columns too (mostly declined), written with every escape."""
+    """Values of any type in typed columns too (such records mostly left to Python), written with every escape."""
     assert_same_outcome(json.dumps({"Records": [changed(**values)]}, ensure_ascii=ensure_ascii).encode())
 
 

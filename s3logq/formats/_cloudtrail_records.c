@@ -5,13 +5,15 @@
  * This reads each byte once and writes the columns the table keeps, laid out as Python describes them
  * (cloudtrail.py's _NATIVE_LAYOUT): text, flags, structs, lists of structs, and values kept as JSON text.
  *
- * It is exact or it declines. JSON text must be byte for byte what orjson.dumps writes for the value, so
+ * It is exact or it leaves a record to Python. JSON text must be byte for byte what orjson.dumps writes for the value, so
  * a value kept as text is accepted only in that form: no whitespace, strings escaped only where JSON
  * requires it (\" \\ \b \f \n \r \t, lower-case \u00xx for other control characters), integers of at most
  * 18 digits, decimals of at most 15 digits without exponent or trailing zeros, no key twice in an object.
  * Other escapes in JSON text (\/, \u00e9, a surrogate pair: what json.dumps writes) are written as orjson
- * writes their characters. A value of a type its column does not take, a key given twice, an escaped key
- * name, invalid UTF-8, a lone surrogate escape, deep nesting, a document of another shape, or a failed allocation: the
+ * writes their characters. A record holding a value of a type its column does not take, a key given twice, an
+ * escaped key name, a lone surrogate escape, deep nesting, or that is not an object, is taken back out of the
+ * columns and named, with its place in the file, for the Python parser to read (one such record costs only
+ * itself). A file with invalid UTF-8, a record that is not well-formed JSON, or a document of another shape: the
  * function returns None, and the Python parser reads the file (or says why it cannot).
  */
 #define PY_SSIZE_T_CLEAN
@@ -25,6 +27,7 @@
 #define MAX_KEYS 64           /* so is an object kept as text with more keys (checked for duplicates) */
 #define MAX_INT_DIGITS 18     /* always within orjson's 64-bit integers */
 #define MAX_DECIMAL_DIGITS 15 /* always read back as the same shortest decimal */
+#define MAX_SKIP_DEPTH 512    /* a record left to Python nested deeper declines the file */
 
 /* JSON: the value's compact JSON text; MAP: an object of text values, as keys and values (its two fields) */
 typedef enum { TEXT, JSON, FLAG, STRUCT, LIST, MAP } Kind;
@@ -45,10 +48,12 @@ typedef struct Column {
     int next_field;    /* where the next key is looked for first: records list their keys in the same order */
     Py_ssize_t length; /* entries so far */
     Buffer validity, offsets, data; /* offsets: TEXT, JSON, LIST, MAP; data: UTF-8 of TEXT and JSON, FLAG's bits */
+    Py_ssize_t saved_length, saved_validity, saved_offsets, saved_data; /* before the record being read */
 } Column;
 
 typedef struct {
     const char *p, *end; /* the input is a bytes object: *end is its NUL, which no rule below accepts */
+    const char *begin;
 } Scan;
 
 typedef struct {
@@ -107,6 +112,31 @@ static int null_missing_fields(Column *c, Py_ssize_t entry) {
     for (int i = 0; i < c->n_fields; i++)
         if (c->fields[i].length == entry && append_null(&c->fields[i]) < 0) return -1;
     return 0;
+}
+
+/* Remembers where a column and its fields stand before a record, so that a record left to Python can be
+ * taken back out. */
+static void save(Column *c) {
+    c->saved_length = c->length;
+    c->saved_validity = c->validity.size;
+    c->saved_offsets = c->offsets.size;
+    c->saved_data = c->data.size;
+    for (int i = 0; i < c->n_fields; i++) save(&c->fields[i]);
+}
+
+/* Bits from entry `length` on in the last byte of a bitmap cut back to that entry: finish() only sets bits. */
+static void clear_bits_from(Buffer *bits, Py_ssize_t length) {
+    if (length % 8) bits->data[length / 8] &= (char)((1 << (length % 8)) - 1);
+}
+
+static void restore(Column *c) {
+    c->length = c->saved_length;
+    c->validity.size = c->saved_validity;
+    c->offsets.size = c->saved_offsets;
+    c->data.size = c->saved_data;
+    clear_bits_from(&c->validity, c->length);
+    if (c->kind == FLAG) clear_bits_from(&c->data, c->length);
+    for (int i = 0; i < c->n_fields; i++) restore(&c->fields[i]);
 }
 
 /* --- JSON tokens ---------------------------------------------------------------------------------- */
@@ -440,6 +470,77 @@ static int scan_value(Scan *s, Buffer *out, int depth) {
     }
 }
 
+/* --- any well-formed JSON value, only stepped over (a record left to Python) ------------------------- */
+
+static int skip_value(Scan *s, int depth);
+
+static int skip_string(Scan *s) {
+    s->p++;
+    for (;;) {
+        s->p = next_special(s->p, s->end);
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') break;
+        if (c < 0x20) return -1; /* a raw control character, or the end of the input */
+        char e = s->p[1];
+        if (e == 'u' && hex4(s->p + 1) >= 0) s->p += 6; /* a lone surrogate too: it is the record's reject */
+        else if (e && strchr("\"\\/bfnrt", e)) s->p += 2;
+        else return -1;
+    }
+    s->p++;
+    return 0;
+}
+
+static int skip_digits(Scan *s) {
+    if (!is_digit(*s->p)) return -1;
+    while (is_digit(*s->p)) s->p++;
+    return 0;
+}
+
+/* JSON's number grammar, whatever orjson makes of the value. */
+static int skip_number(Scan *s) {
+    if (*s->p == '-') s->p++;
+    if (*s->p == '0') s->p++;
+    else if (skip_digits(s) < 0) return -1;
+    if (*s->p == '.' && (s->p++, skip_digits(s) < 0)) return -1;
+    if (*s->p == 'e' || *s->p == 'E') {
+        s->p++;
+        if (*s->p == '+' || *s->p == '-') s->p++;
+        if (skip_digits(s) < 0) return -1;
+    }
+    return 0;
+}
+
+static int skip_members(Scan *s, int depth, char close) {
+    s->p++;
+    skip_space(s);
+    for (int first = 1; *s->p != close; first = 0) {
+        if (!first && *s->p++ != ',') return -1;
+        skip_space(s);
+        if (close == '}') {
+            if (*s->p != '"' || skip_string(s) < 0) return -1;
+            skip_space(s);
+            if (*s->p++ != ':') return -1;
+        }
+        if (skip_value(s, depth + 1) < 0) return -1;
+        skip_space(s);
+    }
+    s->p++;
+    return 0;
+}
+
+static int skip_value(Scan *s, int depth) {
+    int truth;
+    if (depth > MAX_SKIP_DEPTH) return -1;
+    skip_space(s);
+    switch (*s->p) {
+    case '{': return skip_members(s, depth, '}');
+    case '[': return skip_members(s, depth, ']');
+    case '"': return skip_string(s);
+    case 't': case 'f': case 'n': return scan_literal(s, NULL, &truth);
+    default: return skip_number(s);
+    }
+}
+
 /* --- values into columns -------------------------------------------------------------------------- */
 
 static int read_value(Scan *s, Column *c, int depth);
@@ -593,16 +694,33 @@ static int read_record(Scan *s, Column *record, Column *unmapped) {
     return (members && put_byte(&unmapped->data, '}') < 0) ? -1 : finish(unmapped, members > 0);
 }
 
-/* The Records array: each object is a row. Any other value declines the file: the Python parser keeps it
-   aside as a reject with its number. */
-static int read_records(Scan *s, Column *record, Column *unmapped) {
+/* The records found: where each one's text starts and ends in the input (int64 pairs), and the numbers
+ * (int32, from 1) of those left to Python. */
+typedef struct {
+    Buffer spans, left;
+} Records;
+
+/* The Records array: each object it reads is a row. A record it cannot read exactly (or a value that is not an
+ * object: the Python parser keeps it aside as a reject) is taken back out of the columns and left to Python; a
+ * record that is not well-formed JSON declines the file. */
+static int read_records(Scan *s, Column *record, Column *unmapped, Records *found) {
     if (*s->p != '[') return -1;
     s->p++;
     skip_space(s);
-    for (int first = 1; *s->p != ']'; first = 0) {
-        if (!first && *s->p++ != ',') return -1;
+    for (int32_t number = 1; *s->p != ']'; number++) {
+        if (number > 1 && *s->p++ != ',') return -1;
         skip_space(s);
-        if (read_record(s, record, unmapped) < 0) return -1;
+        const char *start = s->p;
+        save(record);
+        save(unmapped);
+        if (read_record(s, record, unmapped) < 0) {
+            restore(record);
+            restore(unmapped);
+            s->p = start;
+            if (skip_value(s, 1) < 0 || put(&found->left, &number, 4) < 0) return -1;
+        }
+        int64_t span[2] = {start - s->begin, s->p - s->begin};
+        if (put(&found->spans, span, sizeof span) < 0) return -1;
         skip_space(s);
     }
     s->p++;
@@ -610,7 +728,7 @@ static int read_records(Scan *s, Column *record, Column *unmapped) {
 }
 
 /* The whole document: an object with one Records key, and nothing after it. */
-static int read_document(Scan *s, Column *record, Column *unmapped) {
+static int read_document(Scan *s, Column *record, Column *unmapped, Records *found) {
     int seen = 0;
     skip_space(s);
     if (*s->p != '{') return -1;
@@ -624,7 +742,7 @@ static int read_document(Scan *s, Column *record, Column *unmapped) {
         if (scan_key(s, &key, &canonical, 1) < 0) return -1;
         int records = key_is(key, "Records", 7);
         if (records && seen++) return -1;
-        if ((records ? read_records(s, record, unmapped) : scan_value(s, NULL, 1)) < 0) return -1;
+        if ((records ? read_records(s, record, unmapped, found) : scan_value(s, NULL, 1)) < 0) return -1;
         skip_space(s);
     }
     s->p++;
@@ -704,16 +822,17 @@ static PyObject *read_cloudtrail(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!O!", &PyBytes_Type, &data, &PyTuple_Type, &layout)) return NULL;
     int32_t zero = 0;
     Column record = {.kind = STRUCT}, unmapped = {.kind = JSON};
+    Records found = {0};
     if (from_layout(layout, &record.fields, &record.n_fields) < 0) goto done;
     if (put(&unmapped.offsets, &zero, 4) < 0) {
         PyErr_NoMemory();
         goto done;
     }
     Py_ssize_t size = PyBytes_GET_SIZE(data);
-    Scan s = {.p = PyBytes_AS_STRING(data), .end = PyBytes_AS_STRING(data) + size};
+    Scan s = {.p = PyBytes_AS_STRING(data), .end = PyBytes_AS_STRING(data) + size, .begin = PyBytes_AS_STRING(data)};
     int status;
     Py_BEGIN_ALLOW_THREADS
-    status = valid_utf8((const unsigned char *)s.p, size) ? read_document(&s, &record, &unmapped) : -1;
+    status = valid_utf8((const unsigned char *)s.p, size) ? read_document(&s, &record, &unmapped, &found) : -1;
     Py_END_ALLOW_THREADS
     if (status < 0) {
         result = Py_NewRef(Py_None);
@@ -722,7 +841,7 @@ static PyObject *read_cloudtrail(PyObject *self, PyObject *args) {
     PyObject *columns = PyList_New(0);
     if (columns && export_columns(record.fields, record.n_fields, columns) == 0 &&
         export_columns(&unmapped, 1, columns) == 0)
-        result = Py_BuildValue("(nN)", record.length, columns);
+        result = Py_BuildValue("(nNNN)", record.length, columns, bytes_of(&found.spans), bytes_of(&found.left));
     else
         Py_XDECREF(columns);
 done:
@@ -731,12 +850,15 @@ done:
     free(unmapped.validity.data);
     free(unmapped.offsets.data);
     free(unmapped.data.data);
+    free(found.spans.data);
+    free(found.left.data);
     return result;
 }
 
 static PyMethodDef METHODS[] = {
     {"read_cloudtrail", read_cloudtrail, METH_VARARGS,
-     "A CloudTrail file's records as (rows, column buffers) laid out as given, or None to leave it to Python."},
+     "A CloudTrail file's records as (rows, column buffers, record spans, records left to Python), or None to "
+     "leave the file to Python."},
     {NULL, NULL, 0, NULL},
 };
 

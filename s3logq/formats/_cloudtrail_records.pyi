@@ -1,4 +1,5 @@
 from typing import Any
 
-def read_cloudtrail(data: bytes, layout: tuple[Any, ...]) -> tuple[int, list[Any]] | None:
-    """A CloudTrail file's records as (rows, column buffers) laid out as given, or None to leave it to Python."""
+def read_cloudtrail(data: bytes, layout: tuple[Any, ...]) -> tuple[int, list[Any], bytes, bytes] | None:
+    """A CloudTrail file's records as (rows, column buffers, record spans as int64 start/end pairs, numbers of the
+    records left to Python as int32), or None to leave the file to Python."""

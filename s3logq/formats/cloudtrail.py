@@ -6,13 +6,15 @@ JSON column, `unmapped`, so that `rebuild_record(row)` gives back the record as 
 be read at all (a time outside 1970-2199, nesting too deep for the JSON parser, an integer beyond 64 bits) is a
 Reject with its number in Records, and costs no other record.
 
-A native reader (`_cloudtrail_records.c`) fills the columns without the GIL. A file it cannot read exactly as
-the Python parser would (orjson and Python objects) is left to the Python parser.
+A native reader (`_cloudtrail_records.c`) fills the columns without the GIL. A record it cannot read exactly as
+the Python parser would (orjson and Python objects) is read by the Python parser, in its place among the others;
+a file it cannot read at all (not JSON, invalid UTF-8, another shape) is left whole to the Python parser.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,30 +112,61 @@ USER_IDENTITY = SCHEMA.field("useridentity").type
 @dataclass
 class CloudTrailFile:
     """What one CloudTrail file held: its rows, or why it holds none (a digest, no Records), and the records
-    that could not be read, numbered from 1 in Records."""
+    that could not be read, numbered from 1 in Records; `records_fallback` were read by the Python parser."""
 
     table: pa.Table
     skipped_reason: str | None = None
     rejects: list[Reject] = field(default_factory=list)
+    records_fallback: int = 0
 
 
 def parse_cloudtrail(data: bytes, log_file: str) -> CloudTrailFile:
     """Parse one CloudTrail file; digest files and files without Records come back empty with a reason.
 
     Raises only NotCloudTrail, for a file that is not a CloudTrail document at all."""
-    table = read_natively(data, log_file)
-    if table is not None and table.column("event_time").null_count == 0:
-        return CloudTrailFile(table)
-    # a record without a usable time: the Python parser says which one it is and keeps it as a reject
-    return parse_cloudtrail_in_python(data, log_file)
+    parsed = read_natively(data, log_file)
+    return parsed if parsed is not None else parse_cloudtrail_in_python(data, log_file)
 
 
-def read_natively(data: bytes, log_file: str) -> pa.Table | None:
-    """The rows of a CloudTrail file read without the GIL, or None if it needs the Python parser."""
-    read = read_cloudtrail(_without_bom(data), RECORD_LAYOUT)
+def read_natively(data: bytes, log_file: str) -> CloudTrailFile | None:
+    """A CloudTrail file read without the GIL, the records it cannot read exactly read by the Python parser in
+    their places; None when the file needs the Python parser whole."""
+    data = _without_bom(data)
+    read = read_cloudtrail(data, RECORD_LAYOUT)
     if read is None:
         return None
-    rows, buffers = read
+    rows, buffers, spans, left = read
+    table = _native_table(rows, buffers, log_file)
+    if not left and table.column("event_time").null_count == 0:
+        return CloudTrailFile(table)
+    bounds = array("q", spans)
+    records = len(bounds) // 2
+
+    def text_of(number: int) -> bytes:
+        return data[bounds[2 * number - 2]:bounds[2 * number - 1]]
+
+    left_numbers = array("i", left)
+    left_set = set(left_numbers)
+    row_numbers = [n for n in range(1, records + 1) if n not in left_set]
+    numbered, rejects = _objects_and_rejects([(n, _entry(text_of(n))) for n in left_numbers], log_file)
+    if numbered:  # rows in the order of their records, as the Python parser gives them
+        numbers = row_numbers + [number for number, _ in numbered]
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        table = pa.concat_tables([table, records_to_table([r for _, r in numbered], log_file)]).take(order)
+        table = table.set_column(SCHEMA.get_field_index("event_time"), "event_time",
+                                 _event_times(table.column("eventtime").combine_chunks()))
+        row_numbers = [numbers[i] for i in order]
+    timeless = table.column("event_time").is_null()
+    if pc.any(timeless).as_py():  # each such record is a reject, as the Python parser makes it
+        parsed = dict(numbered)
+        rejects += [Reject(log_file, number, *_timeless(parsed[number] if number in parsed else orjson.loads(text_of(number))))
+                    for number, missing in zip(row_numbers, timeless.to_pylist(), strict=True) if missing]
+        table = table.filter(pc.invert(timeless))
+    return CloudTrailFile(table, rejects=sorted(rejects, key=lambda r: r.log_line), records_fallback=len(left_numbers))
+
+
+def _native_table(rows: int, buffers: list[NativeColumn], log_file: str) -> pa.Table:
+    """The native reader's column buffers as a table."""
     if rows == 0:
         return SCHEMA.empty_table()
     columns = iter(buffers)
@@ -166,6 +199,20 @@ def parse_cloudtrail_in_python(data: bytes, log_file: str) -> CloudTrailFile:
     # only itself: the file is then read record by record.
     entries = ([(number, _entry(span)) for number, span in enumerate(spans, 1)] if spans is not None
                else [(number, (record, "")) for number, record in enumerate(document["Records"], 1)])
+    numbered, rejects = _objects_and_rejects(entries, log_file)
+    table = records_to_table([r for _, r in numbered], log_file)
+    timeless = table.column("event_time").is_null()
+    if pc.any(timeless).as_py():
+        # Rows are placed by their time: one without a time would be in no day of the lake and match no range.
+        rejects += [Reject(log_file, number, *_timeless(record))
+                    for (number, record), missing in zip(numbered, timeless.to_pylist(), strict=True) if missing]
+        table = table.filter(pc.invert(timeless))
+    return CloudTrailFile(table, rejects=sorted(rejects, key=lambda r: r.log_line), records_fallback=len(entries))
+
+
+def _objects_and_rejects(entries: list[tuple[int, tuple[object, str]]],
+                         log_file: str) -> tuple[list[tuple[int, dict]], list[Reject]]:
+    """Numbered entries of Records as the numbered objects (rows to be) and the rejects of the others."""
     numbered: list[tuple[int, dict]] = []
     rejects: list[Reject] = []
     for number, (record, problem) in entries:
@@ -175,14 +222,12 @@ def parse_cloudtrail_in_python(data: bytes, log_file: str) -> CloudTrailFile:
             rejects.append(Reject(log_file, number, problem, str(record)))  # _entry gave its raw text
         else:
             rejects.append(Reject(log_file, number, "record is not a JSON object", orjson.dumps(record).decode()))
-    table = records_to_table([r for _, r in numbered], log_file)
-    timeless = table.column("event_time").is_null()
-    if pc.any(timeless).as_py():
-        # Rows are placed by their time: one without a time would be in no day of the lake and match no range.
-        rejects += [Reject(log_file, number, _time_problem(record), orjson.dumps(record).decode())
-                    for (number, record), missing in zip(numbered, timeless.to_pylist(), strict=True) if missing]
-        table = table.filter(pc.invert(timeless))
-    return CloudTrailFile(table, rejects=sorted(rejects, key=lambda r: r.log_line))
+    return numbered, rejects
+
+
+def _timeless(record: dict) -> tuple[str, str]:
+    """The reason and raw text of the reject of a record without a usable time."""
+    return _time_problem(record), orjson.dumps(record).decode()
 
 
 def _without_bom(data: bytes) -> bytes:
