@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from s3logq import __version__
-from s3logq.athena.client import AthenaError
+from s3logq.athena.client import AthenaCancelled, AthenaError
 from s3logq.catalog import PARAMETERS, CatalogError, find_analysis, load_catalog
+from s3logq.config import ConfigError
 from s3logq.engines import ENGINES, Engine, QueryError, get_engine
 from s3logq.formats import LOG_TYPES
 from s3logq.lake import Lake, LakeError
@@ -40,7 +41,9 @@ if TYPE_CHECKING:  # pyarrow, numpy, duckdb, rich and boto3 are imported by the 
 
 EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
-_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeError, ValueError, OSError, AthenaError)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+_EXPECTED_ERRORS = (SourceError, QueryError, CatalogError, OutputError, LakeError, ValueError, OSError, AthenaError,
+                    ConfigError)
 
 
 _USAGE_ERRORS = (SourceError, QueryError, CatalogError, ValueError)
@@ -61,6 +64,8 @@ def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except AthenaCancelled as error:
+            raise _Cancelled(str(error)) from None
         except _EXPECTED_ERRORS as error:
             message = _os_message(error) if isinstance(error, OSError) else str(error)
             usage = isinstance(error, _USAGE_ERRORS) and not isinstance(error, _runtime_errors())
@@ -87,6 +92,16 @@ class _Failure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _Cancelled(_Failure):
+    """Ctrl-C stopped an Athena query: `cancelled: query ID`, exit 130."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def show(self, file: Any = None) -> None:
+        erase = "\r\033[K" if sys.stderr.isatty() else ""  # the progress line, if one is showing
+        click.echo(erase + self.format_message(), err=True)
 
 
 class _OneLineUsageGroup(click.Group):
@@ -346,10 +361,29 @@ def lake_repair_command(lake: Lake, profile: str | None, region: str | None, end
     sys.exit(EXIT_FILE_FAILED if report.not_restored else 0)
 
 
+@lake_group.command("push")
+@click.argument("target", metavar="S3URI")
+@aws_options
+@click.pass_obj
+@_fail_cleanly
+def lake_push_command(lake: Lake, target: str, profile: str | None, region: str | None,
+                      endpoint_url: str | None) -> None:
+    """Publish the lake's parts to s3://bucket/prefix/ for `athena setup --lake`: only parts not there yet go up,
+    parts the lake dropped are removed (only ever what this lake pushed)."""
+    from s3logq.push import push_lake
+
+    click.echo(push_lake(_existing(lake), target, profile, region, endpoint_url).summary())
+
+
 def engine_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """--engine, shared by `run` and `sql`, and where Athena runs (kept aside for `_engine`, not passed on)."""
     for flag, help_text in reversed(_ATHENA_FLAGS):
         command = click.option(flag, expose_value=False, callback=_keep_athena_flag, help=help_text)(command)
+    command = click.option("--max-scan-gb", type=click.FloatRange(min=0), expose_value=False,
+                           callback=_keep_scan_flag, help="athena: refuse to submit when the data the query may "
+                           "scan (listed in S3 first) is over this many GB")(command)
+    command = click.option("--dry-run", is_flag=True, expose_value=False, callback=_keep_scan_flag,
+                           help="athena: print the scan estimate, its price and the SQL; submit nothing")(command)
     return click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="duckdb", show_default=True,
                         help="query engine (spark needs pyspark and Java 17+; athena the tables of "
                              "`s3logq athena setup`)")(command)
@@ -369,6 +403,29 @@ def _keep_athena_flag(ctx: click.Context, param: click.Parameter, value: Any) ->
     ctx.meta.setdefault("athena", {})[param.name] = value
 
 
+def _keep_scan_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    ctx.meta.setdefault("athena_scan", {})[param.name] = value
+
+
+def _athena_dry_run(engine_name: str) -> bool:
+    """Whether --dry-run was given (a usage error with --max-scan-gb or --dry-run on another engine)."""
+    scan = click.get_current_context().meta.get("athena_scan", {})
+    if engine_name != "athena" and (scan.get("dry_run") or scan.get("max_scan_gb") is not None):
+        raise click.UsageError("--max-scan-gb and --dry-run work with --engine athena only")
+    return bool(scan.get("dry_run"))
+
+
+def _print_dry_run(sql: str, params: dict[str, object], since: datetime | None, until: datetime | None) -> None:
+    """The scan estimate, its price, and the Athena SQL with its execution parameters; no Athena call."""
+    from s3logq.athena.client import AthenaOptions, literal
+    from s3logq.athena.estimate import dry_run_text, estimate_for
+    from s3logq.engines.athena import athena_sql
+
+    text, values = athena_sql(sql, params, since, until)
+    options = AthenaOptions.from_env(**click.get_current_context().meta.get("athena", {}))
+    click.echo(dry_run_text(text, [literal(v) for v in values], estimate_for(sql, since, until, options)))
+
+
 def _engine(engine_name: str, lake: Lake) -> Engine:
     """The engine to run on: Athena with the command's flags and a progress line, the others over the lake."""
     if engine_name != "athena":
@@ -381,8 +438,9 @@ def _engine(engine_name: str, lake: Lake) -> Engine:
             line = "" if state in ("SUCCEEDED", "FAILED", "CANCELLED") else progress_line(state, seconds, scanned)
             click.echo("\r\033[K" + line, nl=False, err=True)
 
-    return AthenaEngine(AthenaOptions.from_env(**click.get_current_context().meta.get("athena", {})),
-                        on_progress=progress)
+    context = click.get_current_context()
+    return AthenaEngine(AthenaOptions.from_env(**context.meta.get("athena", {})), on_progress=progress,
+                        max_scan_gb=context.meta.get("athena_scan", {}).get("max_scan_gb"))
 
 
 def _athena_cost(engine: Engine) -> None:
@@ -406,6 +464,9 @@ def sql_command(lake: Lake, query: str, engine_name: str, readable: tuple[str, .
     format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
     if readable and engine_name != "duckdb":
         raise click.UsageError("--allow-files works with --engine duckdb only")
+    if _athena_dry_run(engine_name):
+        _print_dry_run(query, {}, None, None)
+        return
     if readable:
         from s3logq.engines.duckdb import DuckDBEngine
 
@@ -491,6 +552,11 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
     if required and not filters.get(required) and not show_sql:
         flag = "--" + required.replace("_", "-")
         raise CatalogError(f"{analysis.name} answers about one {required.replace('_', ' ')}: give {flag}")
+    if _athena_dry_run(engine_name):
+        click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}")
+        sql = analysis.sql if limit is None else f"SELECT * FROM ({analysis.sql}) LIMIT {int(limit)}"
+        _print_dry_run(sql, analysis.bind(filters), filters.get("since"), filters.get("until"))
+        return
     if show_sql:
         from s3logq.engines import render
 
@@ -890,13 +956,22 @@ def athena_setup_command(workgroup: str | None, results: str | None, profile: st
                          endpoint_url: str | None, **locations: Any) -> None:
     """Create the database, the tables over the raw logs and the views, in Athena."""
     from s3logq.athena.client import AthenaClient, AthenaOptions
-    from s3logq.athena.setup import run_statements
+    from s3logq.athena.ddl import access_location, cloudtrail_location
+    from s3logq.athena.setup import run_statements, setup_record
+    from s3logq.config import record_athena
 
     database, statements, unpartitioned = _raw_log_statements(**locations)
     options = AthenaOptions.from_env(workgroup, database, results, profile=profile, region=region,
                                      endpoint_url=endpoint_url)
     client = AthenaClient(options)
     run_statements(client, statements, lambda statement, stats: click.echo(f"done: {statement.purpose}"))
+    access, trail, first_day = locations["access_uri"], locations["trail_uri"], locations["first_day"]
+    accounts, regions = locations["accounts"], locations["source_regions"]
+    record = setup_record(
+        options, access_location(access, accounts, regions, locations["source_buckets"]) if access else None,
+        cloudtrail_location(trail, accounts, regions) if trail else None, first_day.date() if first_day else None,
+        lake=locations.get("lake_uri"))
+    click.echo(f"recorded in {record_athena(record)}: `--engine athena` needs no flags now")
     if unpartitioned:
         click.echo("note: SimplePrefix access logs have no date folders: every query reads the whole prefix; "
                    "`s3logq lake push` publishes day partitions", err=True)

@@ -4,6 +4,7 @@ into Arrow by the column types Athena reports, and say what the query scanned an
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,18 @@ class AthenaError(Exception):
     """A query Athena refused, failed or cancelled, or a call that did not reach it: one line for the user."""
 
 
+class AthenaCancelled(AthenaError):
+    """Ctrl-C while a query ran: the query was stopped in Athena (StopQueryExecution)."""
+
+    def __init__(self, query_id: str) -> None:
+        super().__init__(f"cancelled: query {query_id}")
+        self.query_id = query_id
+
+
+# Athena's answers to too many calls or too many running queries; retried with backoff before giving up.
+THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
+
+
 @dataclass(frozen=True)
 class AthenaOptions:
     """Where queries run: flags first, then S3LOGQ_ATHENA_* in the environment; AWS's own chain for the rest."""
@@ -34,14 +47,25 @@ class AthenaOptions:
     region: str | None = None
     endpoint_url: str | None = None
     poll_seconds: float = 0.5
+    throttle_retries: int = 5  # on top of botocore's own: a full workgroup can stay throttled for a while
+    throttle_seconds: float = 1.0  # the first wait; doubled each time, with jitter
 
     @classmethod
     def from_env(cls, workgroup: str | None = None, database: str | None = None, results: str | None = None,
-                 **aws: Any) -> AthenaOptions:
+                 profile: str | None = None, region: str | None = None, endpoint_url: str | None = None,
+                 **rest: Any) -> AthenaOptions:
+        """Each option from its flag, else the environment, else the config file's [athena] table."""
+        from s3logq.config import athena_settings
+
         env = os.environ.get
-        return cls(workgroup=workgroup or env("S3LOGQ_ATHENA_WORKGROUP") or "primary",
-                   database=database or env("S3LOGQ_ATHENA_DATABASE") or "s3logq",
-                   results=results or env("S3LOGQ_ATHENA_RESULTS") or None, **aws)
+        saved = athena_settings()
+        return cls(workgroup=workgroup or env("S3LOGQ_ATHENA_WORKGROUP") or saved.get("workgroup") or "primary",
+                   database=database or env("S3LOGQ_ATHENA_DATABASE") or saved.get("database") or "s3logq",
+                   results=results or env("S3LOGQ_ATHENA_RESULTS") or saved.get("results") or None,
+                   profile=profile or (None if env("AWS_PROFILE") else saved.get("profile")),
+                   region=region or (None if env("AWS_REGION") or env("AWS_DEFAULT_REGION") else saved.get("region")),
+                   endpoint_url=endpoint_url or (None if env("AWS_ENDPOINT_URL") else saved.get("endpoint_url")),
+                   **rest)
 
 
 @dataclass
@@ -52,6 +76,7 @@ class QueryStats:
     state: str
     scanned_bytes: int = 0
     seconds: float = 0.0
+    output_location: str | None = None  # s3://.../<query id>.csv, the result file Athena wrote
 
     @property
     def cost_usd(self) -> float:
@@ -99,7 +124,9 @@ class AthenaClient:
 
     options: AthenaOptions
     athena: Any = None  # a boto3 Athena client; made from the options when not given
+    s3: Any = None  # a boto3 S3 client for result files; made when first needed
     history: list[QueryStats] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know besides the rows
 
     def __post_init__(self) -> None:
         if self.athena is None:
@@ -130,7 +157,8 @@ class AthenaClient:
                 execution = self._call("get_query_execution", QueryExecutionId=query_id)["QueryExecution"]
                 status, statistics = execution["Status"], execution.get("Statistics", {})
                 stats = QueryStats(query_id, status["State"], int(statistics.get("DataScannedInBytes", 0)),
-                                   time.monotonic() - started)
+                                   time.monotonic() - started,
+                                   execution.get("ResultConfiguration", {}).get("OutputLocation"))
                 if on_progress is not None:
                     on_progress(stats.state, stats.seconds, stats.scanned_bytes)
                 if stats.state in _DONE:
@@ -138,15 +166,17 @@ class AthenaClient:
                 time.sleep(self.options.poll_seconds)
         except KeyboardInterrupt:
             self._call("stop_query_execution", QueryExecutionId=query_id)
-            raise AthenaError(f"cancelled: query {query_id} stopped in Athena") from None
+            raise AthenaCancelled(query_id) from None
         self.history.append(stats)
         if stats.state != "SUCCEEDED":
             reason = " ".join(status.get("StateChangeReason", "no reason given").split())
             raise AthenaError(f"Athena query {stats.state.lower()}: {reason} (query {query_id})")
         return stats
 
-    def rows(self, query_id: str) -> pa.Table:
-        """The result of a finished query, every page, typed by the column types Athena reports."""
+    def rows(self, query_id: str, output_location: str | None = None) -> pa.Table:
+        """The result of a finished query, typed by the column types Athena reports: one page of
+        GetQueryResults when it holds every row, else the result file at `output_location` (one GetObject
+        instead of a call per 1,000 rows), else every page, with a note saying why."""
         columns: list[dict] = []
         values: list[list[str | None]] = []
         token: str | None = None
@@ -162,30 +192,68 @@ class AthenaClient:
                 if rows and columns and rows[0] == [c["Name"] for c in columns]:
                     rows = rows[1:]
                 first_page = False
+                if page.get("NextToken") and output_location:
+                    try:
+                        return self.result_file(output_location, columns)
+                    except AthenaError as error:
+                        self.notes.append(f"athena: {error}; reading the rows 1,000 a page instead")
             values += rows
             token = page.get("NextToken")
             if not token:
                 break
         return to_arrow(columns, values)
 
+    def result_file(self, output_location: str, columns: list[dict]) -> pa.Table:
+        """The CSV Athena wrote at `output_location`, typed by `columns`; AthenaError when it cannot be read."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from s3logq.sources import SourceError
+        from s3logq.sources.s3 import split_uri
+
+        try:
+            bucket, key = split_uri(output_location)
+            if self.s3 is None:
+                from s3logq.sources.s3 import make_client
+
+                self.s3 = make_client("s3", self.options.profile, self.options.region, self.options.endpoint_url)
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            raise AthenaError(f"cannot read the result file {output_location}: "
+                              f"{error.response.get('Error', {}).get('Code', 'error')}") from None
+        except (BotoCoreError, SourceError, ValueError) as error:
+            raise AthenaError(f"cannot read the result file {output_location}: {error}") from None
+        return csv_to_arrow(body, columns, output_location)
+
     def query(self, sql: str, parameters: list[str] | None = None,
               on_progress: Callable[[str, float, int], None] | None = None) -> pa.Table:
         """Run a query and fetch its rows."""
-        return self.rows(self.execute(sql, parameters, on_progress=on_progress).query_id)
+        stats = self.execute(sql, parameters, on_progress=on_progress)
+        return self.rows(stats.query_id, stats.output_location)
 
     def _call(self, operation: str, **arguments: Any) -> dict:
+        """One API call; throttling retried with exponential backoff, any failure one line (AthenaError)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return getattr(self.athena, operation)(**arguments)
-        except ClientError as error:
-            detail = error.response.get("Error", {})
-            raise AthenaError(f"Athena {operation}: {detail.get('Code', 'error')}: "
-                              f"{' '.join(str(detail.get('Message', '')).split())}") from None
-        except BotoCoreError as error:
-            from s3logq.sources.s3 import _botocore_message
+        waited = 0.0
+        for attempt in range(self.options.throttle_retries + 1):
+            try:
+                return getattr(self.athena, operation)(**arguments)
+            except ClientError as error:
+                detail = error.response.get("Error", {})
+                code, message = detail.get("Code", "error"), " ".join(str(detail.get("Message", "")).split())
+                if code not in THROTTLING_CODES:
+                    raise AthenaError(f"Athena {operation}: {code}: {message}") from None
+                if attempt == self.options.throttle_retries:
+                    raise AthenaError(f"Athena {operation}: still throttled ({code}) after {attempt + 1} attempts "
+                                      f"over {waited:.0f} s: {message}") from None
+                pause = self.options.throttle_seconds * 2**attempt * random.uniform(0.5, 1.0)
+                time.sleep(pause)
+                waited += pause
+            except BotoCoreError as error:
+                from s3logq.sources.s3 import _botocore_message
 
-            raise AthenaError(f"Athena {operation}: {_botocore_message(error)}") from None
+                raise AthenaError(f"Athena {operation}: {_botocore_message(error)}") from None
+        raise AssertionError("unreachable")  # the loop returns or raises
 
 
 # --- Athena's text values as Arrow --------------------------------------------------------------------------
@@ -238,6 +306,50 @@ def _timestamp(text: str) -> datetime:
 
         return moment.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC).replace(tzinfo=None)
     return moment
+
+
+def csv_to_arrow(data: bytes, columns: list[dict], where: str = "the result file") -> pa.Table:
+    """Athena's result CSV (a header, every value quoted with quotes doubled, NULL an empty unquoted field)
+    as an Arrow table with the reported types."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [c["Name"] for c in columns]
+    try:
+        text = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(len(names))},
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=False,
+                                                 null_values=[""]))
+    except pa.ArrowException as error:
+        raise AthenaError(f"{where} is not Athena's CSV: {str(error).splitlines()[0]}") from None
+    arrays = []
+    for index, column in enumerate(columns):
+        kind = arrow_type(column)
+        strings = text.column(index).combine_chunks() if text.num_rows else pa.array([], pa.string())
+        try:
+            arrays.append(_typed(strings, kind))
+        except (ValueError, pa.ArrowException) as error:
+            raise AthenaError(f"Athena's column {column['Name']} is not {column.get('Type')}: {error}") from None
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _typed(strings: pa.Array, kind: pa.DataType) -> pa.Array:
+    """Text values as `kind`: Arrow's casts where they read Athena's forms, Python's reading where not."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(kind):
+        return strings
+    if pa.types.is_timestamp(kind):
+        bare = pc.replace_substring_regex(strings, r" UTC$", "")
+        if not pc.any(pc.match_substring_regex(bare, r"^\S+ \S+ ")).as_py():  # no other zone named
+            return pc.cast(pc.cast(bare, pa.timestamp("ms")), kind)
+    elif not pa.types.is_binary(kind):
+        return pc.cast(strings, kind)
+    return pa.array([_value(v, kind) for v in strings.to_pylist()], kind)
 
 
 def to_arrow(columns: list[dict], rows: list[list[str | None]]) -> pa.Table:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from s3logq.athena.client import AthenaClient, AthenaError, AthenaOptions, QueryStats, literal
+from s3logq.athena.client import (
+    AthenaCancelled,
+    AthenaClient,
+    AthenaError,
+    AthenaOptions,
+    QueryStats,
+    literal,
+)
 from s3logq.athena.ddl import DAY_COLUMN
 from s3logq.engines import QueryError, render
 
@@ -30,10 +37,12 @@ class AthenaEngine:
     dialect = "athena"
 
     def __init__(self, options: AthenaOptions | None = None, client: AthenaClient | None = None,
-                 on_progress: Callable[[str, float, int], None] | None = None) -> None:
+                 on_progress: Callable[[str, float, int], None] | None = None,
+                 max_scan_gb: float | None = None) -> None:
         self.options = options or AthenaOptions.from_env()
         self._client = client
         self.on_progress = on_progress
+        self.max_scan_gb = max_scan_gb  # each query's estimated scan must stay under it, or it is not submitted
 
     @property
     def client(self) -> AthenaClient:
@@ -50,8 +59,14 @@ class AthenaEngine:
               since: datetime | None = None, until: datetime | None = None) -> pa.Table:
         """Run DuckDB-dialect SQL on Athena: rendered for Trino, values bound, the days of [since, until) only."""
         text, values = athena_sql(sql, params or {}, since, until)
+        if self.max_scan_gb is not None:
+            from s3logq.athena.estimate import check_limit, estimate_for
+
+            check_limit(estimate_for(sql, since, until, self.options), self.max_scan_gb)
         try:
             return self.client.query(text, [literal(v) for v in values], on_progress=self.on_progress)
+        except AthenaCancelled:
+            raise
         except AthenaError as error:
             raise AthenaQueryFailed(str(error)) from None
 
