@@ -9,6 +9,7 @@ and runs the result in DuckDB. What this cannot check is Trino itself; see the m
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import pytest
 import sqlglot
 from sqlglot.tokens import TokenType
 
+from s3logq.athena import ddl
 from s3logq.athena.client import AthenaOptions
 from s3logq.catalog import Analysis, find_analysis, load_catalog
 from s3logq.engines.athena import AthenaEngine
@@ -183,3 +185,177 @@ def test_the_stand_in_reads_literals_as_athena_does() -> None:
     assert (bind_in_text_order("SELECT ?, '?', ? FROM t WHERE a = ?", ["1", "'it''s'", "NULL"])
             == "SELECT 1, '?', 'it''s' FROM t WHERE a = NULL")
     assert re.search(r"\?", bind_in_text_order("SELECT '?'", [])) is not None
+
+
+# --- the raw-log views ----------------------------------------------------------------------------------------
+# What sqlglot's Athena -> DuckDB translation leaves in Trino's terms, and what the stand-in gives DuckDB for it:
+# - parse_datetime's Joda pattern is passed through as is: the same pattern in strptime's terms;
+# - at_timezone(t, 'UTC') has no DuckDB function: a TIMESTAMPTZ is the same instant in any zone, so t itself;
+# - regexp_replace's Java replacement '$1' is passed through; RE2 writes it '\1';
+# - DuckDB's url_decode is not Trino's (Java's URLDecoder: an invalid escape fails, try() makes it NULL, and
+#   undecodable UTF-8 becomes U+FFFD): java_url_decode below is Java's, as a Python function.
+ACCESS_LOCATION = ddl.access_location("s3://acme-logs/access/111111111111/us-east-1/acme-data/")
+TRAIL_LOCATION = ddl.cloudtrail_location("s3://acme-trail/AWSLogs/111122223333/CloudTrail/us-east-1/")
+# (Trino construct as sqlglot leaves it, DuckDB's), for the access view; the CloudTrail view needs none of them
+TRINO_FOR_DUCKDB = [("STRPTIME(requestdatetime, 'dd/MMM/yyyy:HH:mm:ss Z')",
+                     "STRPTIME(requestdatetime, '%d/%b/%Y:%H:%M:%S %z')"),
+                    ("$1'", "\\1'"),  # the end of each regexp_replace replacement
+                    ("URL_DECODE(", "JAVA_URL_DECODE(")]
+
+
+def java_url_decode(text: str) -> str:
+    """java.net.URLDecoder.decode(text, UTF_8), which Trino's url_decode is: '+' is a space, runs of %XX are
+    UTF-8 (malformed bytes become U+FFFD), and a '%' without two hex digits is an error."""
+    out, index = [], 0
+    while index < len(text):
+        char = text[index]
+        if char != "%":
+            out.append(" " if char == "+" else char)
+            index += 1
+            continue
+        run = bytearray()
+        while index < len(text) and text[index] == "%":
+            digits = text[index + 1:index + 3]
+            if len(digits) < 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise ValueError(f"illegal escape in {text!r}")
+            run.append(int(digits, 16))
+            index += 3
+        out.append(run.decode("utf-8", errors="replace"))
+    return "".join(out)
+
+
+def duckdb_view(view_sql: str) -> str:
+    """A view of ddl.py in DuckDB's SQL: sqlglot's translation, with what it leaves in Trino's terms replaced."""
+    text = sqlglot.transpile(view_sql, read="athena", write="duckdb")[0]
+    if "access_log_raw" in text:
+        for trino, duck in TRINO_FOR_DUCKDB:
+            assert trino in text, trino  # the view changed: say what its new construct is in DuckDB
+            text = text.replace(trino, duck)
+    return text
+
+
+def serde_connection() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("CREATE SCHEMA s3logq")
+    connection.execute("CREATE MACRO at_timezone(moment, zone) AS moment")
+    connection.create_function("java_url_decode", java_url_decode, ["VARCHAR"], "VARCHAR",
+                               exception_handling="return_null")
+    return connection
+
+
+def regex_serde_rows(data: bytes, path: str, pattern: str = ddl.ACCESS_REGEX) -> list[tuple[str | None, ...]]:
+    """A log file as RegexSerDe reads it: gunzipped when named .gz, lines split at \\n, \\r\\n or \\r (Hadoop's
+    LineReader), text as UTF-8 with U+FFFD for bad bytes, one string per group when the whole line matches, all
+    NULL when it does not."""
+    regex = re.compile(pattern)
+    if path.endswith(".gz"):
+        data = gzip.decompress(data)
+    text = data.decode("utf-8", errors="replace")
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    rows = []
+    for line in lines:
+        match = regex.fullmatch(line)
+        rows.append(match.groups() if match else (None,) * regex.groups)
+    return rows
+
+
+def access_log_paths() -> list[Path]:
+    return sorted(p for folder in ("access", "filters/access", "detections/access")
+                  for p in (FIXTURES / folder).iterdir())
+
+
+@pytest.fixture(scope="module")
+def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from s3logq.demo import generate
+
+    root = tmp_path_factory.mktemp("demo-logs")
+    generate(root)
+    return root
+
+
+def lake_of(root: Path, paths: list[Path]) -> Lake:
+    lake = Lake(root)
+    report = ingest(lake, list_sources([str(p) for p in paths]), IngestOptions(workers=2))
+    assert report.ok
+    return lake
+
+
+def rows_without(table: pa.Table, *columns: str) -> list[tuple]:
+    """The rows as sortable tuples, without the named columns (None sorts first)."""
+    kept = [name for name in table.column_names if name not in columns]
+    rows = [tuple(row[name] for name in kept) for row in table.to_pylist()]
+    return sorted(rows, key=lambda row: [(value is not None, repr(value)) for value in row])
+
+
+def access_view_rows(paths: list[Path], lake: Lake) -> pa.Table:
+    """ddl.access_view over the files split by RegexSerDe's rules ($path: the lake's log_file for the file)."""
+    log_files = {row["log_file"] for row in DuckDBEngine(lake).query("SELECT DISTINCT log_file FROM access_log")
+                 .to_pylist()}
+    columns: dict[str, list] = {name: [] for name in (*ddl.ACCESS_RAW_COLUMNS, "$path", "log_day")}
+    for path in paths:
+        log_file = next(f for f in log_files if f.endswith(path.name))
+        for groups in regex_serde_rows(path.read_bytes(), str(path)):
+            for name, value in zip(ddl.ACCESS_RAW_COLUMNS, groups, strict=True):
+                columns[name].append(value)
+            columns["$path"].append(log_file)
+            columns["log_day"].append("/".join(path.name.split("-")[:3]))  # the delivery day
+    access_log_raw = pa.table(columns)  # noqa: F841 (read by DuckDB's replacement scan)
+    connection = serde_connection()
+    connection.execute("CREATE TABLE s3logq.access_log_raw AS SELECT * FROM access_log_raw")
+    connection.execute(duckdb_view(ddl.access_view("s3logq", ACCESS_LOCATION)))
+    return connection.sql("SELECT * EXCLUDE (log_day) FROM s3logq.access_log").to_arrow_table()
+
+
+# log_line: Athena does not number lines (the view gives NULL). log_file is $path, given here as the lake's name.
+# The lake's DuckDB views add `day` (DuckDB reads the parts' hive folders day=...); the Athena views have log_day.
+ACCESS_NOT_COMPARED = ("log_line",)
+LAKE_ONLY = "day"
+
+
+def test_the_access_view_over_regex_serde_rows_gives_the_lakes_rows(tmp_path: Path) -> None:
+    paths = access_log_paths()
+    lake = lake_of(tmp_path / "lake", paths)
+    lake_rows = DuckDBEngine(lake).query("SELECT * FROM access_log").drop_columns([LAKE_ONLY])
+    view_rows = access_view_rows(paths, lake)
+    assert view_rows.column_names == lake_rows.column_names
+    assert rows_without(view_rows, *ACCESS_NOT_COMPARED) == rows_without(lake_rows, *ACCESS_NOT_COMPARED)
+
+
+def test_the_access_view_over_the_demo_logs_gives_the_lakes_rows(tmp_path: Path, demo_logs: Path) -> None:
+    """The demo's week: 21,947 lines with malformed ones (rejects in the lake, all-NULL rows left out by the view)."""
+    paths = sorted((demo_logs / "access").iterdir())
+    lake = lake_of(tmp_path / "lake", paths)
+    lake_rows = DuckDBEngine(lake).query("SELECT * FROM access_log").drop_columns([LAKE_ONLY])
+    assert rows_without(access_view_rows(paths, lake), *ACCESS_NOT_COMPARED) == rows_without(
+        lake_rows, *ACCESS_NOT_COMPARED)
+
+
+def test_java_url_decode_is_javas() -> None:
+    assert java_url_decode("reports/Q1%20results.pdf") == "reports/Q1 results.pdf"
+    assert java_url_decode("a+b%2Bc") == "a b+c"
+    assert java_url_decode("%C3%A9t%C3%A9") == "été"
+    assert java_url_decode("bad%FFbyte") == "bad\ufffdbyte"
+    for bad in ("100%", "%zz", "a%2", "%-1"):
+        with pytest.raises(ValueError):
+            java_url_decode(bad)
+
+
+EDGE_KEYS = ["a%zz%20b", "100%", "ends%2", "%%41", "%4%20x", "bad%FFbyte", "a+b%2Bc", "plain", "-"]
+
+
+def test_the_access_view_decodes_keys_as_the_lake_does(tmp_path: Path) -> None:
+    """Keys with escapes Java's URLDecoder refuses: the lake decodes the valid ones and keeps the rest as
+    written; url_decode alone fails on the whole key (and try() then kept it all undecoded)."""
+    line = ('79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be acme-data '
+            '[01/Mar/2024:10:00:{second:02d} +0000] 192.0.2.10 - R{second:02d} REST.GET.OBJECT {key} '
+            '"GET /x HTTP/1.1" 200 - 1 1 1 1 "-" "curl/8.0" - hostR= SigV4 - AuthHeader e TLSv1.3 - - us-east-1')
+    path = tmp_path / "logs" / "2024-03-01-10-15-00-0A1B2C3D4E5F6071"
+    path.parent.mkdir()
+    path.write_text("\r\n".join(line.format(second=n, key=key) for n, key in enumerate(EDGE_KEYS)) + "\r\n")
+    lake = lake_of(tmp_path / "lake", [path])
+    lake_keys = DuckDBEngine(lake).query("SELECT requestid, key FROM access_log ORDER BY requestid").to_pylist()
+    view_keys = access_view_rows([path], lake).select(["requestid", "key"]).sort_by("requestid").to_pylist()
+    assert len(lake_keys) == len(EDGE_KEYS) and view_keys == lake_keys

@@ -257,12 +257,18 @@ def _unquoted(column: str) -> str:
             f"ELSE {column} END, '\\\\(.)', '$1')")
 
 
+# a '%' not starting an escape: the one or two characters after it are captured and put back after '%25'
+_LONE_PERCENT = "%([^0-9A-Fa-f]|[0-9A-Fa-f][^0-9A-Fa-f]|[0-9A-Fa-f]?$)"
+
+
 def access_view_expressions() -> dict[str, str]:
     """Each lake access_log column as an expression over the raw table's strings ('-' is NULL)."""
     text = {name: f"nullif({name}, '-')" for name in ACCESS_RAW_COLUMNS}
     text |= {name: f"nullif({_unquoted(name)}, '-')" for name in _QUOTED_COLUMNS}
-    # url_decode reads '+' as a space and fails on a bad escape; the lake keeps '+' and the undecodable text
-    text["key"] = f"coalesce(try(url_decode(replace({text['key']}, '+', '%2B'))), {text['key']})"
+    # url_decode reads '+' as a space and fails on the whole key at one bad escape; the lake keeps '+' and a '%'
+    # without two hex digits, and decodes the rest: such a '%' is escaped first (%25), so url_decode does too
+    text["key"] = (f"coalesce(try(url_decode(regexp_replace(replace({text['key']}, '+', '%2B'), "
+                   f"'{_LONE_PERCENT}', '%25$1'))), {text['key']})")
     text["request_time"] = "at_timezone(parse_datetime(requestdatetime, 'dd/MMM/yyyy:HH:mm:ss Z'), 'UTC')"
     text["http_method"] = (f"CASE WHEN strpos({text['request_uri']}, ' ') > 0 "
                            f"THEN split_part({text['request_uri']}, ' ', 1) END")
