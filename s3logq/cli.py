@@ -130,11 +130,12 @@ def _lake_first(args: list[str]) -> list[str]:
         if arg == "--":
             rest += args[at:]
             break
-        if arg == "--lake" and at + 1 < len(args):
+        # `--lake s3://...` is not the lake's folder but `athena setup --lake`, a pushed lake: left in place
+        if arg == "--lake" and at + 1 < len(args) and not args[at + 1].startswith("s3://"):
             moved += args[at:at + 2]
             at += 2
             continue
-        (moved if arg.startswith("--lake=") else rest).append(arg)
+        (moved if arg.startswith("--lake=") and not arg.startswith("--lake=s3://") else rest).append(arg)
         at += 1
     return moved + rest
 
@@ -907,6 +908,8 @@ def _log_locations(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--access", "access_uri", metavar="S3URI", help="access logs: s3://bucket/prefix/ "
                      "(PartitionedPrefix: down to ACCOUNT/REGION/SOURCE-BUCKET/, or give --account and --source-bucket)"),
         click.option("--cloudtrail", "trail_uri", metavar="S3URI", help="CloudTrail: s3://bucket/[prefix/]AWSLogs/..."),
+        click.option("--lake", "lake_uri", metavar="S3URI", help="a lake published by `s3logq lake push` "
+                     "(instead of --access/--cloudtrail)"),
         click.option("--database", default=None, help="database to create (env S3LOGQ_ATHENA_DATABASE, default s3logq)"),
         click.option("--account", "accounts", multiple=True, help="account ID to project (repeatable)"),
         click.option("--source-region", "source_regions", multiple=True,
@@ -920,7 +923,7 @@ def _log_locations(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _raw_log_statements(access_uri: str | None, trail_uri: str | None, database: str | None,
+def _raw_log_statements(access_uri: str | None, trail_uri: str | None, lake_uri: str | None, database: str | None,
                         accounts: tuple[str, ...], source_regions: tuple[str, ...], source_buckets: tuple[str, ...],
                         first_day: datetime | None) -> tuple[str, list, bool]:
     """(database, the statements, whether access logs lie unpartitioned)."""
@@ -928,6 +931,11 @@ def _raw_log_statements(access_uri: str | None, trail_uri: str | None, database:
 
     from s3logq.athena import ddl
 
+    if lake_uri:
+        if access_uri or trail_uri:
+            raise ddl.DDLError("--lake makes tables over a pushed lake: give it without --access/--cloudtrail")
+        name = database or os.environ.get("S3LOGQ_ATHENA_DATABASE") or "s3logq"
+        return name, ddl.lake_statements(name, lake_uri, first_day.date() if first_day else ddl.FIRST_DAY), False
     access = (ddl.access_location(access_uri, accounts, source_regions, source_buckets) if access_uri else None)
     trail = ddl.cloudtrail_location(trail_uri, accounts, source_regions) if trail_uri else None
     name = database or os.environ.get("S3LOGQ_ATHENA_DATABASE") or "s3logq"

@@ -125,7 +125,8 @@ def test_run_sends_the_sql_and_values_and_prints_athenas_rows_exactly(server: Mo
     assert result.stdout == native.stdout
     (sent,) = _executions(server)[before:]
     assert "log_day >= ?" in sent["Query"] and "acme-data" not in sent["Query"]
-    assert sent["ExecutionParameters"][:3] == ["'2024/02/29'", "TIMESTAMP '2024-03-01 00:00:00.000000 UTC'",
+    assert sent["ExecutionParameters"][:5] == ["'2024/02/29'", "'2024-02-29'", "'2024-12-31'",  # raw, lake days
+                                              "TIMESTAMP '2024-03-01 00:00:00.000000 UTC'",
                                               "TIMESTAMP '2024-03-01 00:00:00.000000 UTC'"]
     assert sent["ExecutionParameters"].count("'acme-data'") == 2
     assert "athena: succeeded" in result.stderr and "about $0.000050" in result.stderr  # 10 MB billed at least

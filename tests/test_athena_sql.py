@@ -156,6 +156,8 @@ def test_show_sql_for_athena_needs_no_lake_and_no_aws(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["--lake", str(tmp_path / "none"), "run", "deletions", "--engine", "athena",
                                       "--show-sql", "--since", "2024-03-01", "--bucket", "it's"])
     assert result.exit_code == 0, result.output
-    assert "FROM (SELECT * FROM access_log WHERE log_day IS NULL OR (log_day >= ?)) AS access_log" in result.output
-    assert "-- parameters: [\"'2024/02/29'\", \"TIMESTAMP '2024-03-01 00:00:00.000000 UTC'\"" in result.output
+    assert ("FROM (SELECT * FROM access_log WHERE log_day IS NULL OR (log_day >= ?) OR (log_day >= ? AND "
+            "log_day <= ?)) AS access_log") in result.output  # raw logs' days, then a pushed lake's (yyyy-MM-dd)
+    assert ("-- parameters: [\"'2024/02/29'\", \"'2024-02-29'\", \"'2024-12-31'\", "
+            "\"TIMESTAMP '2024-03-01 00:00:00.000000 UTC'\"") in result.output
     assert "'it''s'" in result.output and "= 'it" not in result.output.split("-- parameters")[0]

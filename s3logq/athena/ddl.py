@@ -364,3 +364,73 @@ def raw_log_statements(database: str, access: LogLocation | None, cloudtrail: Lo
 def script(statements: list[Statement]) -> str:
     """The statements as one SQL script, each with its purpose as a comment."""
     return "\n\n".join(f"-- {s.purpose}\n{s.sql};" for s in statements) + "\n"
+
+
+# --- the lake, published by `s3logq lake push` ----------------------------------------------------------------
+
+LAKE_DAY_FORMAT = "yyyy-MM-dd"  # the lake's folders, <table>/day=YYYY-MM-DD/, as pushed
+
+
+def lake_hive_type(arrow_type: pa.DataType) -> str:
+    """A lake column's type in a Parquet table: its times as Hive `timestamp` (Parquet's UTC instants)."""
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    return hive_type(arrow_type)
+
+
+def lake_table(database: str, table: str, schema: pa.Schema, location: str, partitioned: bool,
+               first_day: date = FIRST_DAY) -> str:
+    """CREATE EXTERNAL TABLE over one table's pushed Parquet parts; a day table is projected on `log_day`
+    (the same column as the raw-log views, so the engine's day filter prunes both)."""
+    columns = ",\n".join(f"  `{f.name}` {lake_hive_type(f.type)}" for f in schema)
+    sql = f"CREATE EXTERNAL TABLE {database}.{table} (\n{columns}\n)"
+    if partitioned:
+        sql += f"\nPARTITIONED BY (`{DAY_COLUMN}` string)"
+    sql += f"\nSTORED AS PARQUET\nLOCATION {_literal(location)}"
+    if partitioned:
+        properties = {"projection.enabled": "true", f"projection.{DAY_COLUMN}.type": "date",
+                      f"projection.{DAY_COLUMN}.format": LAKE_DAY_FORMAT,
+                      f"projection.{DAY_COLUMN}.range": f"{first_day:%Y-%m-%d},NOW",
+                      f"projection.{DAY_COLUMN}.interval": "1", f"projection.{DAY_COLUMN}.interval.unit": "DAYS",
+                      "storage.location.template": location + "day=${" + DAY_COLUMN + "}/"}
+        sql += ("\nTBLPROPERTIES (\n" + ",\n".join(f"  {_literal(k)}={_literal(v)}" for k, v in properties.items())
+                + "\n)")
+    return sql
+
+
+def lake_statements(database: str, uri: str, first_day: date = FIRST_DAY) -> list[Statement]:
+    """Every statement that makes `database` answer the catalog over a lake pushed to `uri`: Parquet tables
+    access_log and cloudtrail projected on the day folders, and rejects (no day) over its one folder."""
+    from s3logq.writer import REJECTS_SCHEMA
+
+    check_database(database)
+    folder = _folder(uri)
+    statements = [Statement(f"database {database}", f"CREATE DATABASE IF NOT EXISTS {database}")]
+    for table, schema in (("access_log", ACCESS_SCHEMA), ("cloudtrail", CLOUDTRAIL_SCHEMA),
+                          ("rejects", REJECTS_SCHEMA)):
+        partitioned = table != "rejects"
+        how = "projected on the day" if partitioned else "no day"
+        statements += [Statement(f"{table} at {folder}{table}/: {how}", f"DROP TABLE IF EXISTS {database}.{table}"),
+                       Statement(f"{table}, the lake's Parquet parts",
+                                 lake_table(database, table, schema, f"{folder}{table}/", partitioned, first_day))]
+    return statements
+
+
+def day_ranges(first: date | None, last: date | None) -> list[tuple[str | None, str | None]]:
+    """Ranges of partition text that hold exactly the days first..last (None: unbounded) in both folder formats,
+    the raw logs' 'yyyy/MM/dd' and the lake's 'yyyy-MM-dd'.
+
+    Sorted as text, the two formats interleave by year ('2024-..' < '2024/..' < '2025-..', as '-' < '/'), so
+    one range per format is not enough when the days span a new year: '2024/12/30'..'2025/01/02' also holds
+    '2025-06-01'. Three ranges are exact: the lake's days of the first year, everything from the raw first
+    day to the lake's last day (the whole years between, both formats), and the raw days of the last year."""
+    ranges: list[tuple[str | None, str | None]] = []
+    if first is None or last is None or first.year < last.year:
+        ranges.append((f"{first:%Y/%m/%d}" if first else None, f"{last:%Y-%m-%d}" if last else None))
+    if last is not None:
+        start_of_year = date(last.year, 1, 1)
+        ranges.append((f"{max(first, start_of_year) if first else start_of_year:%Y/%m/%d}", f"{last:%Y/%m/%d}"))
+    if first is not None:
+        end_of_year = date(first.year, 12, 31)
+        ranges.append((f"{first:%Y-%m-%d}", f"{min(last, end_of_year) if last else end_of_year:%Y-%m-%d}"))
+    return ranges

@@ -21,7 +21,7 @@ from s3logq.athena.client import (
     QueryStats,
     literal,
 )
-from s3logq.athena.ddl import DAY_COLUMN
+from s3logq.athena.ddl import DAY_COLUMN, day_ranges
 from s3logq.engines import QueryError, render
 
 if TYPE_CHECKING:
@@ -104,15 +104,18 @@ def with_day_filter(sql: str, since: datetime | None,
     from sqlglot import exp
 
     values: dict[str, object] = {}
-    conditions = []
-    if since is not None:
-        values["log_day_first"] = f"{since - _DELIVERY_MARGIN:%Y/%m/%d}"
-        conditions.append(f"{DAY_COLUMN} >= $log_day_first")
-    if until is not None:
-        values["log_day_last"] = f"{until + _DELIVERY_MARGIN:%Y/%m/%d}"
-        conditions.append(f"{DAY_COLUMN} <= $log_day_last")
+    ranges = []  # raw-log views' days are 'yyyy/MM/dd', a pushed lake's 'yyyy-MM-dd': ranges exact for both
+    first = (since - _DELIVERY_MARGIN).date() if since is not None else None
+    last = (until + _DELIVERY_MARGIN).date() if until is not None else None
+    for number, bounds in enumerate(day_ranges(first, last)):
+        conditions = []
+        for name, operator, bound in (("from", ">=", bounds[0]), ("to", "<=", bounds[1])):
+            if bound is not None:
+                values[f"log_day_{name}_{number}"] = bound
+                conditions.append(f"{DAY_COLUMN} {operator} $log_day_{name}_{number}")
+        ranges.append("(" + " AND ".join(conditions) + ")")
     # SimplePrefix views have no day (NULL): the filter must keep their rows
-    where = f"{DAY_COLUMN} IS NULL OR (" + " AND ".join(conditions) + ")"
+    where = f"{DAY_COLUMN} IS NULL OR " + " OR ".join(ranges)
 
     def narrowed(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.name in _VIEWS and not node.db:
