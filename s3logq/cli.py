@@ -445,7 +445,9 @@ def _engine(engine_name: str, lake: Lake) -> Engine:
 
 
 def _athena_cost(engine: Engine) -> None:
-    """What each Athena query scanned and cost, on stderr after the rows."""
+    """What each Athena query scanned and cost, on stderr after the rows, and anything else to know."""
+    for line in getattr(engine, "notes", []):
+        click.echo(line, err=True)
     for stats in getattr(engine, "history", []):
         click.echo(stats.summary(), err=True)
 

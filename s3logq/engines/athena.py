@@ -55,6 +55,11 @@ class AthenaEngine:
         """Every query this engine ran, with what it scanned."""
         return self._client.history if self._client else []
 
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know besides the rows (a result file that could not be read)."""
+        return self._client.notes if self._client else []
+
     def query(self, sql: str, params: dict[str, object] | None = None,
               since: datetime | None = None, until: datetime | None = None) -> pa.Table:
         """Run DuckDB-dialect SQL on Athena: rendered for Trino, values bound, the days of [since, until) only."""
