@@ -288,7 +288,8 @@ def scan_logs_fixture(server: MotoServer) -> MotoServer:
                                 "lake/access_log/day=2024-02-29/p.parquet": b"x" * 20,
                                 "lake/access_log/day=2024-03-09/p.parquet": b"x" * 300,
                                 "lake/access_log/day=2024-03-10/p.parquet": b"x" * 4000,
-                                "lake/cloudtrail/day=2024-03-01/p.parquet": b"x" * 50000})
+                                "lake/cloudtrail/day=2024-03-01/p.parquet": b"x" * 50000,
+                                "lake/rejects/p.parquet": b"x" * 600000})
     return server
 
 
@@ -325,6 +326,7 @@ def test_a_flat_prefix_is_estimated_whole_and_a_lake_by_its_day_folders(scan_log
                          _SINCE, _UNTIL, lake, scan_logs.client())
     assert both.scanned_bytes == 20 + 300 + 50000
     assert estimate_scan("SELECT * FROM access_log", None, None, lake, scan_logs.client()).scanned_bytes == 4321
+    assert estimate_scan("SELECT * FROM rejects", _SINCE, _UNTIL, lake, scan_logs.client()).scanned_bytes == 600000
 
 
 def test_the_tables_a_query_reads() -> None:

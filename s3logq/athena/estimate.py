@@ -20,7 +20,7 @@ from typing import Any
 from s3logq.athena.client import MINIMUM_BILLED_BYTES, PRICE_PER_TB, AthenaError, _size
 from s3logq.athena.ddl import DAY_COLUMN, FIRST_DAY
 
-TABLES = ("access_log", "cloudtrail")
+TABLES = ("access_log", "cloudtrail", "rejects")  # rejects: a pushed lake only, and it has no day
 # A log file can be delivered the day after its events: the day filter of engines.athena keeps one more day
 # on each side (a test holds the two to the same days).
 DELIVERY_MARGIN = timedelta(days=1)
@@ -55,7 +55,7 @@ class ScanEstimate:
 
 
 def tables_read(sql: str) -> list[str]:
-    """The views among `access_log` and `cloudtrail` that DuckDB-dialect `sql` reads (a CTE of the same
+    """The tables among `access_log`, `cloudtrail` and `rejects` that DuckDB-dialect `sql` reads (a CTE of the same
     name is not a read)."""
     import sqlglot
     from sqlglot import exp
@@ -108,7 +108,7 @@ def estimate_scan(sql: str, since: datetime | None, until: datetime | None, sett
 def _lake_prefixes(lake: str, table: str, since: datetime | None, until: datetime | None,
                    today: date | None) -> list[str]:
     root = f"{lake.rstrip('/')}/{table}/"
-    if since is None and until is None:
+    if table == "rejects" or (since is None and until is None):
         return [root]
     return [f"{root}day={day:%Y-%m-%d}/" for day in day_range(since, until, FIRST_DAY, today)]
 
