@@ -197,13 +197,19 @@ class PartWriter:
 
     def _without_duplicate_events(self, events: pa.Table) -> pa.Table:
         """CloudTrail can deliver an event twice: keep its first copy, and none already in the lake."""
-        numbered = events.append_column("_row", pa.array(np.arange(events.num_rows)))
-        first = numbered.group_by("eventid", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
-        keep = pc.or_(pc.is_in(numbered.column("_row"), value_set=first), pc.is_null(events.column("eventid")))
+        ids = events.column("eventid")
+        keep = None
+        # Counting distinct IDs first spares the usual batch (no event twice) the group_by, and the process the
+        # import of Arrow's query engine that group_by needs (~25 ms of every ingest's start).
+        if len(pc.unique(ids)) - (1 if ids.null_count else 0) < len(ids) - ids.null_count:
+            numbered = events.append_column("_row", pa.array(np.arange(events.num_rows)))
+            first = numbered.group_by("eventid", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+            keep = pc.or_(pc.is_in(numbered.column("_row"), value_set=first), pc.is_null(ids))
         known = self._known_event_ids(events)
         if len(known):
-            keep = pc.and_(keep, pc.invert(pc.fill_null(pc.is_in(events.column("eventid"), value_set=known), False)))
-        return events if pc.all(keep).as_py() else events.filter(keep)  # a filter copies every column
+            new = pc.invert(pc.fill_null(pc.is_in(ids, value_set=known), False))
+            keep = new if keep is None else pc.and_(keep, new)
+        return events if keep is None or pc.all(keep).as_py() else events.filter(keep)  # a filter copies every column
 
     def _known_event_ids(self, events: pa.Table) -> pa.Array:
         """Event IDs already in the lake on the days this batch covers."""
@@ -214,7 +220,8 @@ class PartWriter:
                  if p.table_name == "cloudtrail" and p.day in days]
         if not files:
             return pa.array([], pa.string())
-        return pc.unique(pa.concat_arrays([pq.read_table(f, columns=["eventid"]).column("eventid").combine_chunks()
+        # ParquetFile, not read_table: read_table imports Arrow's dataset and query engine modules
+        return pc.unique(pa.concat_arrays([pq.ParquetFile(f).read(columns=["eventid"]).column("eventid").combine_chunks()
                                            for f in files]))
 
     def _write_rejects(self) -> None:
