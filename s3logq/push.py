@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,7 @@ def _list_remote(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for table_name in TABLES:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{table_name}/")
-        for page in _s3_call(lambda pages=pages: list(pages), f"list s3://{bucket}/{prefix}{table_name}/"):
+        for page in _s3_call(partial(list, pages), f"list s3://{bucket}/{prefix}{table_name}/"):
             found |= {item["Key"][len(prefix):]: item["Size"] for item in page.get("Contents", [])}
     return found
 
@@ -221,8 +222,7 @@ def _abort_incomplete(s3: Any, bucket: str, prefix: str, ours: set[str]) -> int:
                        f"list the multipart uploads under s3://{bucket}/{prefix}")
     stale = [u for u in uploads if u["Key"][len(prefix):] in ours]
     for upload in stale:
-        _s3_call(lambda upload=upload: s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"],
-                                                                 UploadId=upload["UploadId"]),
+        _s3_call(partial(s3.abort_multipart_upload, Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]),
                  f"abort an upload of s3://{bucket}/{upload['Key']}")
     return len(stale)
 
@@ -250,8 +250,8 @@ def _upload(s3: Any, lake: Lake, bucket: str, prefix: str, parts: list[Part], wo
 def _delete(s3: Any, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), 1000):
         batch = keys[start:start + 1000]
-        answer = _s3_call(lambda batch=batch: s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}),
+        answer = _s3_call(partial(s3.delete_objects, Bucket=bucket,
+                                  Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}),
             f"delete {len(batch)} object(s) in s3://{bucket}/")
         if answer.get("Errors"):
             error = answer["Errors"][0]
