@@ -29,7 +29,7 @@ from s3logq.reader import (
     HashedRead,
     content_of,
     content_of_path,
-    is_big_local,
+    is_big,
     line_slices_of,
 )
 from s3logq.sources import SourceFile
@@ -347,11 +347,11 @@ def _parse_all(candidates: Iterable[Candidate], options: IngestOptions,
 
 def _work(candidates: Iterable[Candidate], options: IngestOptions,
           claims: ContentClaims) -> Iterator[Callable[[], ParsedChunk]]:
-    """Small files grouped up to CHUNK_BYTES (stored size) or CHUNK_FILES; big local files as slices."""
+    """Small files grouped up to CHUNK_BYTES (stored size) or CHUNK_FILES; big files (local or S3) as slices."""
     chunk: list[Candidate] = []
     size = 0
     for candidate in candidates:
-        if is_big_local(candidate.source):
+        if is_big(candidate.source):
             yield from _big_file_work(candidate, options, claims)
             continue
         chunk.append(candidate)
@@ -366,28 +366,28 @@ def _work(candidates: Iterable[Candidate], options: IngestOptions,
 
 def _big_file_work(candidate: Candidate, options: IngestOptions,
                    claims: ContentClaims) -> Iterator[Callable[[], ParsedChunk]]:
-    """A big local file, decompressed as it streams and cut at line ends into slices for the pool.
+    """A big file (local, or an S3 object streamed), decompressed as it streams and cut at line ends into slices.
 
-    The file's outcome comes after its last slice, so it is counted once, when all of its rows are in. Its content
-    is hashed first only when it may add nothing (its name or its size is known); else as it streams, one pass.
+    The file's outcome comes after its last slice, so it is counted once, when all of its rows are in. A local
+    file's content is hashed first only when it may add nothing (its name or its size is known); else as it
+    streams, one pass. An S3 object's content (its ETag) is known before it is read.
     """
     source = candidate.source
-    assert source.path is not None
     parsed = ParsedFile(source, bytes_read=source.size)
     done = partial(ParsedChunk, [parsed])
     hashed: HashedRead | None = None
     try:
-        if candidate.previous_content is None and not claims.may_hold(source.size):
+        if source.path is not None and candidate.previous_content is None and not claims.may_hold(source.size):
             # Big files are read one after another here, and no smaller file has this size: nothing else can
             # claim this content before this file's end, so claiming it there is safe.
             hashed = HashedRead(source.path)
             slices = hashed.slices()
         else:
-            parsed.content = content_of_path(source.path)
+            parsed.content = content_of_path(source.path) if source.path is not None else content_of(source)
             if _adds_nothing(parsed, candidate, claims):
                 yield done
                 return
-            slices = line_slices_of(source.path)
+            slices = line_slices_of(source)
     except OSError as error:
         parsed.error = _failure(error)
         yield done

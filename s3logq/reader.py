@@ -6,14 +6,14 @@ import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import xxhash
 
 from s3logq.sources import SourceFile
 
-# Local files at least this big (as stored) are read in slices cut at line ends, so that memory does not grow
-# with the size of one file and the worker pool shares the file's lines.
+# Files at least this big (as stored, local or in S3) are read in slices cut at line ends, so that memory does not
+# grow with the size of one file and the worker pool shares the file's lines.
 BIG_FILE_BYTES = 64_000_000
 SLICE_BYTES = 8_000_000
 _BLOCK_BYTES = 4_000_000
@@ -65,35 +65,51 @@ class ContentClaims:
                 del self._owner[content]
 
 
-def is_big_local(source: SourceFile) -> bool:
-    return source.path is not None and source.size >= BIG_FILE_BYTES
+def is_big(source: SourceFile) -> bool:
+    """Whether a file is read in slices: a big local file, or a big S3 object (streamed, resumed where it broke off)."""
+    return source.size >= BIG_FILE_BYTES and (source.path is not None or source.open_stream is not None)
 
 
-def decompressed_blocks(path: Path) -> Iterator[bytes]:
-    """A local file's plain bytes, block by block (gzip is decompressed as it streams)."""
-    with open(path, "rb") as raw:
-        yield from _plain_blocks(raw)
+def open_stored(source: SourceFile | Path) -> io.RawIOBase | io.BufferedReader:
+    """A readable stream over a file's stored bytes: the local file, or the S3 object."""
+    if isinstance(source, Path):
+        return open(source, "rb")  # noqa: SIM115 - closed by the reader of the stream
+    if source.path is not None:
+        return open(source.path, "rb")  # noqa: SIM115
+    if source.open_stream is None:
+        raise ValueError(f"{source.uri} cannot be streamed")
+    return source.open_stream()
 
 
-def _plain_blocks(raw: BinaryIO) -> Iterator[bytes]:
-    gzipped = raw.read(2) == b"\x1f\x8b"
-    raw.seek(0)
-    if not gzipped:
-        while block := raw.read(_BLOCK_BYTES):
-            yield block
-        return
-    from isal import igzip
-
-    with igzip.IGzipFile(fileobj=raw) as plain:
-        while block := plain.read(_BLOCK_BYTES):
-            yield block
+def decompressed_blocks(stored: io.RawIOBase | io.BufferedReader) -> Iterator[bytes]:
+    """A file's plain bytes, block by block (gzip is decompressed as it streams); closes the stream at its end."""
+    with stored:
+        yield from _plain_blocks(stored)
 
 
-def line_slices_of(path: Path) -> Iterator[tuple[bytes, int]]:
-    """A big local file's text in slices cut at line ends, each with the number of its first line."""
+def _plain_blocks(raw: io.RawIOBase | io.BufferedReader) -> Iterator[bytes]:
+    # peek, not seek: a stream over an S3 object or a hashed read cannot go back
+    readable = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    try:
+        if readable.peek(2)[:2] != b"\x1f\x8b":
+            while block := readable.read(_BLOCK_BYTES):
+                yield block
+            return
+        from isal import igzip
+
+        with igzip.IGzipFile(fileobj=readable) as plain:
+            while block := plain.read(_BLOCK_BYTES):
+                yield block
+    finally:
+        if readable is not raw:
+            readable.detach()  # a buffer dropped would close `raw`, which its owner still reads (HashedRead.content)
+
+
+def line_slices_of(source: SourceFile | Path) -> Iterator[tuple[bytes, int]]:
+    """A big file's text (local, or streamed from S3) in slices cut at line ends, each with its first line's number."""
     from s3logq.formats.access_log import line_slices
 
-    return line_slices(decompressed_blocks(path), SLICE_BYTES, _LONGEST_LINE)
+    return line_slices(decompressed_blocks(open_stored(source)), SLICE_BYTES, _LONGEST_LINE)
 
 
 class HashedRead(io.RawIOBase):
@@ -115,18 +131,10 @@ class HashedRead(io.RawIOBase):
         self._size += count
         return count
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        """Only the rewind after the gzip sniff (nothing hashed yet) is allowed."""
-        if (offset, whence, self._size) not in ((0, 0, 2), (0, 0, 0), (0, 0, 1)):
-            raise OSError("a hashed read does not seek")
-        self._digest.reset()
-        self._size = 0
-        return self._raw.seek(0)
-
     def slices(self) -> Iterator[tuple[bytes, int]]:
         from s3logq.formats.access_log import line_slices
 
-        return line_slices(_plain_blocks(self), SLICE_BYTES, _LONGEST_LINE)  # type: ignore[arg-type]
+        return line_slices(_plain_blocks(self), SLICE_BYTES, _LONGEST_LINE)
 
     def content(self) -> str:
         """The file's content identity: what was not read yet (after a decoding error) is read and hashed too."""

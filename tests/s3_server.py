@@ -42,6 +42,8 @@ class SeenRequest:
     bucket: str
     key: str
     query: dict[str, str]
+    range: str | None = None  # the Range header of a GET
+    if_match: str | None = None  # its If-Match header
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -58,13 +60,15 @@ class FaultyS3:
     faults: dict[str, list[str]] = field(default_factory=dict)  # key -> faults for its next GETs, in order
     forbidden: set[str] = field(default_factory=set)  # keys every GET of which gets 403
     private_buckets: set[str] = field(default_factory=set)  # buckets every listing of which gets 403
+    replacements: dict[str, bytes] = field(default_factory=dict)  # key -> new body, put by its "replace" fault
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict, start_response):  # noqa: ANN204 - WSGI
         path = unquote(environ.get("PATH_INFO", ""))
         bucket, _, key = path.lstrip("/").partition("/")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
-        request = SeenRequest(environ["REQUEST_METHOD"], bucket, key, query)
+        request = SeenRequest(environ["REQUEST_METHOD"], bucket, key, query, environ.get("HTTP_RANGE"),
+                              environ.get("HTTP_IF_MATCH"))
         with self.lock:
             self.seen.append(request)
             fault = None
@@ -82,6 +86,13 @@ class FaultyS3:
             return []
         if fault == "truncate":
             return _cut_short(self.app(environ, start_response), environ)
+        if fault == "empty":  # headers, then the connection closes before any byte of the body
+            return _cut_short(self.app(environ, start_response), environ, keep=0.0)
+        if fault == "replace":  # the object changes (a new ETag) just before this GET is served
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.s3.models import s3_backends
+
+            s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_object(bucket, key, self.replacements[key])
         return self.app(environ, start_response)
 
     def object_gets(self, bucket: str | None = None) -> Counter[str]:
@@ -89,6 +100,11 @@ class FaultyS3:
         with self.lock:
             return Counter(r.key for r in self.seen
                            if r.method == "GET" and r.key and not r.query and bucket in (None, r.bucket))
+
+    def object_requests(self, key: str) -> list[SeenRequest]:
+        """The GET object requests for `key`, in order (with their Range and If-Match headers)."""
+        with self.lock:
+            return [r for r in self.seen if r.method == "GET" and r.key == key and not r.query]
 
     def listings(self) -> list[dict[str, str]]:
         with self.lock:
@@ -100,6 +116,7 @@ class FaultyS3:
             self.faults.clear()
             self.forbidden.clear()
             self.private_buckets.clear()
+            self.replacements.clear()
 
 
 def _error(start_response, status: str, code: str, message: str) -> list[bytes]:
@@ -109,9 +126,9 @@ def _error(start_response, status: str, code: str, message: str) -> list[bytes]:
     return [body]
 
 
-def _cut_short(body, environ: dict) -> Iterator[bytes]:
+def _cut_short(body, environ: dict, keep: float = 0.5) -> Iterator[bytes]:
     data = b"".join(body)
-    yield data[: len(data) // 2]
+    yield data[: int(len(data) * keep)]
     environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)  # the client sees a body that broke off
 
 

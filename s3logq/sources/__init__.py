@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +27,7 @@ class SourceFile:
     version: str  # local: mtime in ns; S3: the ETag
     read: Callable[[], bytes]
     path: Path | None = None  # a local file's path, to read a big one in slices
+    open_stream: Callable[[], io.RawIOBase] | None = None  # an S3 object's bytes as a stream, to read a big one in slices
 
 
 @dataclass(frozen=True)

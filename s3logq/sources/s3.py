@@ -112,8 +112,9 @@ def list_s3(uri: str, days: DateRange | None = None, buckets: tuple[str, ...] = 
         key = item["Key"]
         if key.endswith("/"):
             continue  # a "folder" marker object, as the S3 console creates
-        yield SourceFile(f"s3://{bucket}/{key}", item["Size"], item["ETag"].strip('"'),
-                         partial(read_object, s3, bucket, key, stats))
+        etag = item["ETag"].strip('"')
+        yield SourceFile(f"s3://{bucket}/{key}", item["Size"], etag, partial(read_object, s3, bucket, key, stats),
+                         open_stream=partial(ObjectStream, s3, bucket, key, etag, item["Size"], stats))
 
 
 class _Lister:
@@ -251,6 +252,80 @@ def read_object(s3: Any, bucket: str, key: str, stats: S3Stats | None = None) ->
         stats.add(gets=1, retries=response["ResponseMetadata"].get("RetryAttempts", 0), bytes_read=len(data))
         return data
     raise AssertionError("unreachable")
+
+
+class _CutShort(Exception):
+    """A body that ended before the object's size."""
+
+
+class ObjectStream(io.RawIOBase):
+    """An object's bytes as a stream, for big objects: where the body breaks off (connection dropped, cut short), it
+    goes on with a ranged GET from the byte it had reached, pinned to the listed ETag, so a changed object is never
+    read half old, half new. Failures raise ObjectReadError with one line."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, etag: str, size: int, stats: S3Stats | None = None) -> None:
+        super().__init__()
+        self._s3, self._bucket, self._key, self._etag, self._size = s3, bucket, key, etag, size
+        self._stats = stats if stats is not None else S3Stats()
+        self._body: Any = None
+        self._offset = 0  # bytes delivered so far: where a resumed GET starts
+        self._failures = 0  # body failures since the last byte received: BODY_ATTEMPTS of them in a row give up
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        from botocore.exceptions import BotoCoreError
+
+        if self._offset >= self._size or not len(buffer):
+            return 0
+        while True:
+            try:
+                if self._body is None:
+                    self._body = self._get()
+                count = self._body.readinto(buffer)
+                if not count:  # the body ended before the listed size without botocore noticing
+                    raise _CutShort(f"body cut short at byte {self._offset:,} of {self._size:,}")
+            except (BotoCoreError, _CutShort) as error:
+                self._body = None
+                self._failures += 1
+                if self._failures == BODY_ATTEMPTS:
+                    what = _botocore_message(error) if isinstance(error, BotoCoreError) else str(error)
+                    raise ObjectReadError(f"{what} (after {BODY_ATTEMPTS} attempts at byte {self._offset:,})") \
+                        from None
+                self._stats.add(retries=1)
+                time.sleep(min(2.0, 0.1 * 2 ** self._failures))
+                continue
+            self._offset += count
+            self._failures = 0
+            self._stats.add(bytes_read=count)
+            if self._offset >= self._size:
+                self._stats.add(gets=1)
+                self._body = None
+            return count
+
+    def _get(self) -> Any:
+        from botocore.exceptions import ClientError
+
+        arguments = {"Bucket": self._bucket, "Key": self._key, "IfMatch": f'"{self._etag}"'}
+        if self._offset:
+            arguments["Range"] = f"bytes={self._offset}-"
+        try:
+            response = self._s3.get_object(**arguments)
+        except ClientError as error:
+            self._stats.add(retries=error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+            if _error_code(error) in ("PreconditionFailed", "412"):
+                raise ObjectReadError(f"changed since it was listed (its ETag is no longer {self._etag}; "
+                                      f"read up to byte {self._offset:,})") from None
+            raise ObjectReadError(_object_error(error)) from None
+        self._stats.add(retries=response["ResponseMetadata"].get("RetryAttempts", 0))
+        return response["Body"]
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+        super().close()
 
 
 def _error_code(error: Any) -> str:
