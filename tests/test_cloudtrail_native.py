@@ -152,9 +152,12 @@ RECORDS_LEFT_TO_PYTHON = {
     "a high surrogate then a second high one": b'{"Records":[{"userAgent":"\\ud83d\\ud83d"}]}',
     "a low surrogate first": b'{"Records":[{"userAgent":"\\ude00\\ud83d"}]}',
     "a record without eventTime among others": records(GET_OBJECT, changed(eventTime=None), {"eventName": "x"}),
+    "every other record (the rows then put in one chunk)": records(
+        *[changed(eventID=f"e{n}", readOnly="true" if n % 2 else True) for n in range(160)]),
 }
 FALLBACK_COUNT = {"records that are not objects (kept aside as rejects)": 5, "readOnly as a string": 2,
-                  "a resource not an object": 2, "a record without eventTime among others": 0}
+                  "a resource not an object": 2, "a record without eventTime among others": 0,
+                  "every other record (the rows then put in one chunk)": 80}
 
 FILES_LEFT_TO_PYTHON = {
     "digest": orjson.dumps({"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T00:00:00Z",
