@@ -83,22 +83,35 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     return _ingest(tmp_path_factory.mktemp("athena-semantics") / "lake")
 
 
-def athena_stand_in(lake: Lake) -> duckdb.DuckDBPyConnection:
+# log_day as the day folder of the file that delivered the row: an access log's name starts with its delivery
+# time (YYYY-MM-DD-...), a CloudTrail file lies in .../YYYY/MM/DD/
+DELIVERY_DAY = {"access_log": r"replace(substr(regexp_extract(log_file, '[^/]*$'), 1, 10), '-', '/')",
+                "cloudtrail": r"regexp_extract(log_file, '(\d{4}/\d{2}/\d{2})/[^/]*$', 1)"}
+
+
+def athena_stand_in(lake: Lake, by_delivery: bool = False) -> duckdb.DuckDBPyConnection:
     """The lake's rows as Athena's views show them: the same columns, plus `log_day` ('yyyy/MM/dd' of the row's
-    time, the partition the day filter reads)."""
+    time, or of the file's delivery: the partition the day filter reads)."""
     native = DuckDBEngine(lake)
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     for view, time_column in (("access_log", "request_time"), ("cloudtrail", "event_time")):
         rows = native.query(f"SELECT * FROM {view}")  # noqa: F841 (read by DuckDB's replacement scan)
-        connection.execute(f"CREATE TABLE {view} AS SELECT *, strftime({time_column}, '%Y/%m/%d') AS log_day "
-                           "FROM rows")
+        day = DELIVERY_DAY[view] if by_delivery else f"strftime({time_column}, '%Y/%m/%d')"
+        connection.execute(f"CREATE TABLE {view} AS SELECT *, {day} AS log_day FROM rows")
     return connection
 
 
 @pytest.fixture(scope="module")
 def athena(lake: Lake) -> Iterator[AthenaEngine]:
     connection = athena_stand_in(lake)
+    yield AthenaEngine(AthenaOptions(), client=DuckDBAsAthena(connection))  # type: ignore[arg-type]
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def athena_by_delivery(lake: Lake) -> Iterator[AthenaEngine]:
+    connection = athena_stand_in(lake, by_delivery=True)
     yield AthenaEngine(AthenaOptions(), client=DuckDBAsAthena(connection))  # type: ignore[arg-type]
     connection.close()
 
@@ -146,6 +159,29 @@ def test_every_analysis_in_a_time_window_on_athena_gives_the_native_rows(lake: L
     assert_same_rows(analysis.run(athena, filters), analysis.run(DuckDBEngine(lake), filters))
     sql, _ = athena.client.sent[sent]
     assert re.search(r"WHERE log_day IS NULL OR \(log_day >= \?", sql)  # the day filter was sent, not dropped
+
+
+# The last second of 2024-03-01 is delivered in a file of 2024-03-02 (tests/fixtures/access, R20; the trail's
+# 2024/03/02/..T0005Z file): a window ending within 2024-03-01 must still read the next day's folder.
+LATE_DELIVERY = {"since": datetime(2024, 3, 1, 6, tzinfo=UTC), "until": datetime(2024, 3, 1, 23, 59, 59, 500000, tzinfo=UTC)}
+
+
+@pytest.mark.parametrize("analysis", [a for a in load_catalog() if "since" in a.parameters],
+                         ids=lambda a: f"{a.log_type}/{a.name}")
+def test_rows_delivered_the_next_day_are_read(lake: Lake, athena_by_delivery: AthenaEngine,
+                                              analysis: Analysis) -> None:
+    filters = {**REQUIRED.get(analysis.name, {}), **LATE_DELIVERY}
+    assert_same_rows(analysis.run(athena_by_delivery, filters), analysis.run(DuckDBEngine(lake), filters))
+
+
+def test_the_late_delivery_window_holds_rows_of_next_day_folders(athena_by_delivery: AthenaEngine) -> None:
+    """Without rows from a later folder in the window, the test above could not fail."""
+    connection = athena_by_delivery.client.connection
+    for view, time_column in (("access_log", "request_time"), ("cloudtrail", "event_time")):
+        late = connection.execute(f"SELECT count(*) FROM {view} WHERE {time_column} >= ? AND {time_column} < ? "
+                                  "AND log_day > strftime(?, '%Y/%m/%d')",
+                                  [LATE_DELIVERY["since"], LATE_DELIVERY["until"], LATE_DELIVERY["until"]]).fetchone()
+        assert late is not None and late[0] > 0, view
 
 
 FILTERED = [
