@@ -495,3 +495,23 @@ def test_the_readme_states_the_lines_each_regex_reads(demo_logs: Path, demo_acce
     assert rejects == lines - ours
     assert (f"of the demo's {lines:,} lines, AWS's reads {aws:,} and ours {ours:,} (the other {lines - ours:,} are "
             "the demo's malformed lines, which the lake rejects too)") in readme
+
+
+ODD_USER_AGENTS = [b"curl/8.0", b"cr\rinside", b"bad\xffbyte", b"nul\x00byte", b'quote\\"esc', b'raw"quote', b"tab\tua",
+                   b"trailing\\\\", b'end""']
+
+
+def test_the_access_view_reads_odd_lines_as_the_lake_does(tmp_path: Path) -> None:
+    """A CR inside a line ends it for both (two broken lines: rejects in the lake, all-NULL rows in Athena);
+    a bad UTF-8 byte is U+FFFD for both; escaped and raw quotes, a NUL, a tab and a trailing '\\\\' are read."""
+    line = (b'79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be acme-data [01/Mar/2024:10:00:%02d '
+            b'+0000] 192.0.2.10 - R%02d REST.GET.OBJECT k "GET /x HTTP/1.1" 200 - 1 1 1 1 "-" "%s" - hostR= SigV4 - '
+            b'AuthHeader e TLSv1.3 - - us-east-1')
+    path = tmp_path / "logs" / "2024-03-01-10-15-00-0A1B2C3D4E5F6071"
+    path.parent.mkdir()
+    path.write_bytes(b"\n".join(line % (n, n, agent) for n, agent in enumerate(ODD_USER_AGENTS)) + b"\n")
+    lake = lake_of(tmp_path / "lake", [path])
+    lake_rows = DuckDBEngine(lake).query("SELECT * FROM access_log").drop_columns([LAKE_ONLY])
+    assert lake_rows.num_rows == len(ODD_USER_AGENTS) - 1  # the CR's line: two rejects
+    assert rows_without(access_view_rows([path]), *ACCESS_NOT_COMPARED) == rows_without(lake_rows,
+                                                                                      *ACCESS_NOT_COMPARED)
