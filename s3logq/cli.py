@@ -6,7 +6,7 @@ import difflib
 import errno
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pyarrow, numpy, duckdb, rich and boto3 are imported by the 
     import pyarrow as pa
 
     from s3logq.ingest import IngestOptions, IngestReport
+    from s3logq.rows import Rows
     from s3logq.sources.s3 import S3Stats
 
 EXIT_FILE_FAILED = 1
@@ -509,6 +510,10 @@ def analysis_filters(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+# At most this many rows go to csv or json as Python values (no pyarrow import, ~0.15 s); more are fetched as
+# Arrow, whose writers are faster on a big answer.
+PYTHON_ROWS = 10_000
+
 # Analyses whose question is about one thing: without it they would answer with every row of the lake.
 _REQUIRED_FILTERS = {"object-history": "key", "request-lookup": "request_id"}
 
@@ -517,7 +522,8 @@ def _check_bucket(engine: Engine, analysis: Any, bucket: str | None) -> None:
     """A --bucket the lake has no row of is a typo more often than a quiet bucket: name the buckets there are."""
     if not bucket:
         return
-    names = [r["bucket_name"] for r in engine.query(
+    query = getattr(engine, "query_rows", engine.query)  # DuckDB's Python values: no Arrow to import
+    names = [r["bucket_name"] for r in query(
         f"SELECT DISTINCT bucket_name FROM {analysis.table} WHERE bucket_name IS NOT NULL ORDER BY 1").to_pylist()]
     if bucket in names:
         return
@@ -541,10 +547,6 @@ def _check_bucket(engine: Engine, analysis: Any, bucket: str | None) -> None:
 def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, show_sql: bool, engine_name: str,
                 fmt: str | None, output: str | None, notify_targets: tuple[str, ...], **filters: Any) -> None:
     """Run a predefined analysis by NAME (or the AWS guidance's AnalysisType name)."""
-    # mail and HTTP clients are imported when a command needs them, not on every command's start
-    from s3logq.investigate import Notifier, describe_filters
-    from s3logq.notify import PREVIEW_ROWS, AnalysisResult
-
     check_range(filters.get("since"), filters.get("until"))
     try:
         analysis = find_analysis(name, log_type, available=_log_types_with_data(lake))
@@ -574,32 +576,40 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
         click.echo(f"-- {analysis.name} ({analysis.log_type}): {analysis.title}\n{sql}")
         click.echo(f"-- parameters: {bound}")
         return
-    to_terminal = format_for(output, fmt) == "table"  # a bad --format/--output is said before any work
+    chosen = format_for(output, fmt)  # a bad --format/--output is said before any work
     engine = _engine(engine_name, lake)
     if engine_name == "duckdb":
         _check_bucket(engine, analysis, filters.get("bucket"))
     if log_type is None and len([a for a in load_catalog() if a.name == analysis.name]) > 1:
         click.echo(f"({analysis.name} on {analysis.log_type} logs; --logs picks the other)", err=True)
     bucket = (filters["bucket"],) if filters.get("bucket") else ()
-    notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
+    notifier = None
+    if notify_targets:  # mail and HTTP clients are imported when --notify needs them, not on every run
+        from s3logq.investigate import Notifier, describe_filters
+
+        notifier = Notifier(notify_targets, (analysis.name,), bucket, describe_filters(filters))  # finish, failure
     title = _titled(analysis)
-    with notifier.on_failure():
-        if to_terminal and engine_name != "athena":  # the terminal shows 50 rows: fetch those and a count
-            table, total = analysis.preview(engine, filters, TABLE_PREVIEW_ROWS, limit)
+    with notifier.on_failure() if notifier else nullcontext():
+        if chosen == "table" and engine_name != "athena":  # the terminal shows 50 rows: fetch those and a count
+            table, total = analysis.preview(engine, filters, TABLE_PREVIEW_ROWS, limit, as_rows=True)
             location = _emit(table, fmt, output, title=title, total=total, key_columns=analysis.key_columns)
         else:  # on Athena a second query for the count would be billed again
-            table = analysis.run(engine, filters, limit)
+            small = analysis.run_small(engine, filters, PYTHON_ROWS, limit) if chosen in ("csv", "json") else None
+            table = small if small is not None else analysis.run(engine, filters, limit)
             total, location = table.num_rows, _emit(table, fmt, output, title=title,
                                                     key_columns=analysis.key_columns)
     _athena_cost(engine)
     given = {k: v for k, v in filters.items() if v is not None}
     if total == 0 and given and engine_name == "duckdb":  # say whether the filters or the lake left nothing
-        _, unfiltered = analysis.preview(engine, {}, 1)
+        _, unfiltered = analysis.preview(engine, {}, 1, as_rows=True)
         flags = " ".join(f"--{k.replace('_', '-')}" for k in given)
         click.echo(f"no rows match {flags}; without filters {analysis.name} has {unfiltered:,} rows in the lake"
                    if unfiltered else f"{analysis.name} has no rows in the lake at all, whatever the filters",
                    err=True)
-    notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
+    if notifier:
+        from s3logq.notify import PREVIEW_ROWS, AnalysisResult
+
+        notifier.finish([AnalysisResult(analysis.name, total, location, table.slice(0, PREVIEW_ROWS))])
 
 
 
@@ -713,7 +723,7 @@ _DEMO_VIEWS = (
 )
 
 
-def _emit(table: pa.Table, fmt: str | None, output: str | None, title: str | None = None,
+def _emit(table: pa.Table | Rows, fmt: str | None, output: str | None, title: str | None = None,
           total: int | None = None, key_columns: tuple[str, ...] = (), note_left_out: bool = True) -> str | None:
     """Print rows as a table, or write them in a format to a file or S3 (and return where)."""
     fmt = format_for(output, fmt)
@@ -752,16 +762,28 @@ def _terminal_width() -> int:
     return int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 220
 
 
-def _print_terminal_table(table: pa.Table, title: str | None, total: int | None, key_columns: tuple[str, ...],
+def _header_styles() -> bool | None:
+    """Whether rich would style the table's header (bold, on a terminal), or None when its choice depends on
+    more than this knows (forced colours, a dumb terminal, Windows): rich then prints the table itself."""
+    import os
+
+    if sys.platform == "win32" or any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "JUPYTER_COLUMNS")):
+        return None
+    if not sys.stdout.isatty():
+        return False
+    return None if os.environ.get("TERM", "dumb") in ("dumb", "unknown") else True
+
+
+def _print_terminal_table(table: pa.Table | Rows, title: str | None, total: int | None, key_columns: tuple[str, ...],
                           wide: bool, vertical: bool, note_left_out: bool = True) -> None:
     """The rows that fit the terminal, the count under them, and which columns were left out and how to see them."""
-    from rich.console import Console
-
     from s3logq.terminal import left_out_note, terminal_view, vertical_lines
 
     width = _terminal_width()
     count = footer(table.num_rows if total is None else total, min(TABLE_PREVIEW_ROWS, table.num_rows))
     if vertical:
+        from rich.console import Console
+
         console = Console(soft_wrap=True, highlight=False, width=width)
         if title:
             console.print(title, markup=False)
@@ -770,9 +792,16 @@ def _print_terminal_table(table: pa.Table, title: str | None, total: int | None,
         console.print(count)
         return
     view = terminal_view(table, width, title, key_columns, TABLE_PREVIEW_ROWS, wide=wide)
-    console = Console(soft_wrap=False, width=max(width, view.width))
-    console.print(view.table)
-    console.print(count, soft_wrap=True, highlight=False)
+    styles = _header_styles()
+    lines = view.plain_lines(bold_header=styles) if styles is not None else None
+    if lines is not None:  # what rich would print, without its import and layout (~50 ms)
+        click.echo("\n".join([*lines, count]))
+    else:
+        from rich.console import Console
+
+        console = Console(soft_wrap=False, width=max(width, view.width))
+        console.print(view.table)
+        console.print(count, soft_wrap=True, highlight=False)
     if view.left_out and note_left_out:
         kept = [c for c in table.column_names if c not in view.left_out]
         # on stderr, as the other notes: what stdout carries stays the rows and their count

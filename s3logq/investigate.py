@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 from s3logq.catalog import Analysis, find_analysis
 from s3logq.engines import get_engine
 from s3logq.lake import Lake
@@ -23,6 +21,8 @@ from s3logq.sources.s3 import DEFAULT_WORKERS, S3Stats, upload_bytes
 from s3logq.times import check_range, iso
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from s3logq.ingest import IngestReport
 
 RANGE_FILTERS = ("since", "until", "bucket")  # used for ingest too; dropped for analyses that do not take them

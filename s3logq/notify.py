@@ -14,10 +14,13 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import pyarrow as pa
+if TYPE_CHECKING:  # `run` hands small previews over as Rows and should not import pyarrow for them
+    import pyarrow as pa
+
+    from s3logq.rows import Rows
 
 PREVIEW_ROWS = 5
 PREVIEW_COLUMN_WIDTH = 40
@@ -42,7 +45,7 @@ class AnalysisResult:
     analysis: str
     rows: int
     location: str | None = None
-    preview: pa.Table | None = None
+    preview: pa.Table | Rows | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class NotifyEvent:
         }
 
 
-def text_table(table: pa.Table, limit: int = PREVIEW_ROWS) -> str:
+def text_table(table: pa.Table | Rows, limit: int = PREVIEW_ROWS) -> str:
     """The first rows as a fixed-width text table (cells cut at PREVIEW_COLUMN_WIDTH characters)."""
     from s3logq.output import readable
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from s3logq.rows import Rows, write_rows_csv
+
 if TYPE_CHECKING:  # pyarrow costs ~0.15 s to import: imported by the writers, not by every command
     import pyarrow as pa
 
@@ -23,8 +25,10 @@ class OutputError(Exception):
     """The output cannot be written (bad format, unwritable path)."""
 
 
-def readable(table: pa.Table) -> pa.Table:
+def readable(table: pa.Table | Rows) -> pa.Table | Rows:
     """Times as ISO-8601 UTC text and nested values as JSON text, for csv, json and the terminal."""
+    if isinstance(table, Rows):
+        return table.readable()
     import pyarrow as pa
 
     columns = []
@@ -64,16 +68,36 @@ def _iso_duration(value: pa.MonthDayNano) -> str:
     return text + (f"T{seconds}S" if seconds else "") if (months or days or seconds) else "PT0S"
 
 
-def write_csv(table: pa.Table, sink: BinaryIO) -> None:
+def numeric_names(table: pa.Table | Rows) -> set[str]:
+    """The columns of numbers (the terminal right-aligns them and writes them with thousands separators)."""
+    if isinstance(table, Rows):
+        return table.numeric_names()
+    import pyarrow as pa
+
+    return {field.name for field in table.schema if pa.types.is_integer(field.type)
+            or pa.types.is_floating(field.type) or pa.types.is_decimal(field.type)}
+
+
+def column_values(table: pa.Table | Rows) -> list[list[object]]:
+    """Each column's values as Python objects, in order."""
+    return table.columns() if isinstance(table, Rows) else [column.to_pylist() for column in table.columns]
+
+
+def write_csv(table: pa.Table | Rows, sink: BinaryIO) -> None:
+    if isinstance(table, Rows):  # the same text as Arrow's writer, without importing it
+        write_rows_csv(table, sink)
+        return
     import pyarrow.csv as pcsv
 
     pcsv.write_csv(readable(table), sink, pcsv.WriteOptions(quoting_style="needed"))
 
 
-def write_json(table: pa.Table, sink: BinaryIO) -> None:
+def write_json(table: pa.Table | Rows, sink: BinaryIO) -> None:
     """A JSON array of objects, one per row: json.dumps(rows, indent=1)'s text, JSON_BATCH_ROWS rows at a time."""
     opened = False
-    for batch in readable(table).to_batches(max_chunksize=JSON_BATCH_ROWS):
+    shown = readable(table)
+    batches = ([shown] if isinstance(shown, Rows) else shown.to_batches(max_chunksize=JSON_BATCH_ROWS))
+    for batch in batches:
         rows = [_row_in_array(row) for row in batch.to_pylist()]
         if rows:
             sink.write(((",\n " if opened else "[\n ") + ",\n ".join(rows)).encode())
@@ -86,7 +110,9 @@ def _row_in_array(row: dict[str, object]) -> str:
     return json.dumps(row, ensure_ascii=False, indent=1, default=str).replace("\n", "\n ")
 
 
-def write_parquet(table: pa.Table, sink: BinaryIO) -> None:
+def write_parquet(table: pa.Table | Rows, sink: BinaryIO) -> None:
+    if isinstance(table, Rows):
+        raise OutputError("parquet is written from Arrow rows: fetch them with Analysis.run")  # a bug, not the user's
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from s3logq.output import CELL_WIDTH, readable
+from s3logq.output import CELL_WIDTH, column_values, numeric_names, readable
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from s3logq.rows import Rows
 
 # A rich table with a box and one space of padding each side: 3 cells per column and one for the last line.
 _BORDER_PER_COLUMN = 3
@@ -19,14 +21,66 @@ _BORDER_PER_COLUMN = 3
 
 @dataclass
 class TerminalView:
-    """A rich table to print, the columns it leaves out, and the console width it needs."""
+    """A table to print: its title, the columns kept (names, widths, which are right-aligned), the cell texts,
+    the columns it leaves out, and the console width it needs."""
 
-    table: Any  # rich.table.Table
+    title: str | None
+    names: list[str]
+    widths: list[int]
+    right: list[bool]
+    rows: list[list[str]]
     width: int
     left_out: list[str] = field(default_factory=list)
 
+    @property
+    def table(self) -> Any:  # rich.table.Table
+        """The rich table, for what plain_lines cannot draw exactly."""
+        from rich.table import Table
+        from rich.text import Text
 
-def choose_columns(table: pa.Table, wanted: Sequence[str]) -> pa.Table:
+        # Values, names and title as Text, not str: rich would read "[/b]" in a key as markup, ":x:" as emoji
+        view = Table(title=Text(self.title) if self.title else None, header_style="bold")
+        for name, width, right in zip(self.names, self.widths, self.right, strict=True):
+            view.add_column(Text(name), no_wrap=True, min_width=width, max_width=width,
+                            justify="right" if right else "left")
+        for row in self.rows:
+            view.add_row(*(Text(text) for text in row))
+        return view
+
+    def plain_lines(self, bold_header: bool = False) -> list[str] | None:
+        """The lines rich prints for `table`, drawn here: importing rich and letting it lay out 50 rows takes
+        ~50 ms of a command's start. With `bold_header`, the header styled as rich styles it on a terminal.
+        None when rich must draw it: a text that is not plain ASCII (wide characters, control codes, tabs)
+        or a title that needs more than one line."""
+        texts = [self.title or "", *self.names, *(t for row in self.rows for t in row)]
+        if not all(t.isascii() and t.isprintable() for t in texts) or len(self.title or "") > self.width:
+            return None
+        lines = []
+        if self.title:
+            space = self.width - len(self.title)
+            lines.append(" " * (space // 2) + self.title + " " * (space - space // 2))
+        lines.append("┏" + "┳".join("━" * (w + 2) for w in self.widths) + "┓")
+        header = [_justified(name, w, r) for name, w, r in zip(self.names, self.widths, self.right, strict=True)]
+        if bold_header:  # rich's segments exactly: the padding and the text styled apart
+            lines.append("┃" + "┃".join(f"{_BOLD} {_RESET}{_BOLD}{h}{_RESET}{_BOLD} {_RESET}" for h in header) + "┃")
+        else:
+            lines.append("┃" + "┃".join(f" {h} " for h in header) + "┃")
+        lines.append("┡" + "╇".join("━" * (w + 2) for w in self.widths) + "┩")
+        lines += ["│" + "│".join(f" {_justified(t, w, r)} " for t, w, r in zip(row, self.widths, self.right,
+                                                                               strict=True)) + "│"
+                  for row in self.rows]
+        lines.append("└" + "┴".join("─" * (w + 2) for w in self.widths) + "┘")
+        return lines
+
+
+_BOLD, _RESET = "\x1b[1m", "\x1b[0m"
+
+
+def _justified(text: str, width: int, right: bool) -> str:
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def choose_columns(table: pa.Table | Rows, wanted: Sequence[str]) -> pa.Table | Rows:
     """The columns --columns names, in its order; an unknown name is an error that names the columns there are."""
     unknown = [name for name in wanted if name not in table.column_names]
     if unknown:
@@ -43,18 +97,15 @@ def ordered_names(names: Sequence[str], key_columns: Sequence[str]) -> list[str]
     return first + [name for name in names if name not in first]
 
 
-def cells(table: pa.Table, limit: int, whole: Sequence[str] | bool = ()) -> dict[str, list[str]]:
+def cells(table: pa.Table | Rows, limit: int, whole: Sequence[str] | bool = ()) -> dict[str, list[str]]:
     """Each column's terminal text: numbers with thousands separators, times in full, text on one line, cut
     at CELL_WIDTH but in the `whole` columns (True: every column; csv/json/parquet carry the whole value)."""
-    import pyarrow as pa
-
     shown = readable(table.slice(0, limit))
+    numeric = numeric_names(table)
     texts: dict[str, list[str]] = {}
-    for name, original, column in zip(table.column_names, table.columns, shown.columns, strict=True):
-        numeric = pa.types.is_integer(original.type) or pa.types.is_floating(original.type) \
-            or pa.types.is_decimal(original.type)
+    for name, values in zip(table.column_names, column_values(shown), strict=True):
         cut = not (whole is True or (whole and name in whole))
-        texts[name] = [_cell(value, numeric, cut) for value in column.to_pylist()]
+        texts[name] = [_cell(value, name in numeric, cut) for value in values]
     return texts
 
 
@@ -67,18 +118,17 @@ def _cell(value: object, numeric: bool, cut: bool) -> str:
     return text[: CELL_WIDTH - 1] + "…" if cut and len(text) > CELL_WIDTH else text
 
 
-def terminal_view(table: pa.Table, width: int, title: str | None = None, key_columns: Sequence[str] = (),
+def terminal_view(table: pa.Table | Rows, width: int, title: str | None = None, key_columns: Sequence[str] = (),
                   limit: int = 50, wide: bool = False) -> TerminalView:
-    """The first `limit` rows as a rich table `width` cells wide at most: the key columns first and whole, the
+    """The first `limit` rows as a table `width` cells wide at most: the key columns first and whole, the
     others cut at CELL_WIDTH, and the least important left out until the rest fit (never the first one).
     With `wide`, every column and every value whole, however wide that is."""
-    import pyarrow as pa
-    from rich.cells import cell_len
-    from rich.table import Table
-    from rich.text import Text
-
     texts = cells(table, limit, whole=True if wide else tuple(key_columns))
     names = ordered_names(table.column_names, key_columns)
+    if all(name.isascii() and all(t.isascii() for t in texts[name]) for name in names):
+        cell_len = len  # one cell per character; rich.cells is imported only for what is not ASCII
+    else:
+        from rich.cells import cell_len
     natural = {name: max([cell_len(name), *(cell_len(t) for t in texts[name])]) for name in names}
     kept: list[str] = []
     used = 1
@@ -88,16 +138,10 @@ def terminal_view(table: pa.Table, width: int, title: str | None = None, key_col
             break
         kept.append(name)
         used += cost
-    # Values, names and title as Text, not str: rich would read "[/b]" in a key as markup, ":x:" as emoji
-    view = Table(title=Text(title) if title else None, header_style="bold")
-    for name in kept:
-        numeric = pa.types.is_integer(table.schema.field(name).type) or pa.types.is_floating(
-            table.schema.field(name).type) or pa.types.is_decimal(table.schema.field(name).type)
-        view.add_column(Text(name), no_wrap=True, min_width=natural[name], max_width=natural[name],
-                        justify="right" if numeric else "left")
-    for row in range(min(limit, table.num_rows)):
-        view.add_row(*(Text(texts[name][row]) for name in kept))
-    return TerminalView(view, used, [name for name in names if name not in kept])
+    numeric = numeric_names(table)
+    rows = [[texts[name][row] for name in kept] for row in range(min(limit, table.num_rows))]
+    return TerminalView(title, kept, [natural[name] for name in kept], [name in numeric for name in kept], rows,
+                        used, [name for name in names if name not in kept])
 
 
 def left_out_note(left_out: Sequence[str], kept: Sequence[str], width: int) -> str:
@@ -107,7 +151,7 @@ def left_out_note(left_out: Sequence[str], kept: Sequence[str], width: int) -> s
             f"{', '.join(left_out)} (see them: add --vertical, --wide, or --columns {some})")
 
 
-def vertical_lines(table: pa.Table, key_columns: Sequence[str] = (), limit: int = 50) -> list[str]:
+def vertical_lines(table: pa.Table | Rows, key_columns: Sequence[str] = (), limit: int = 50) -> list[str]:
     """One block per record, one `name | value` line per column, as psql's expanded display: every value whole."""
     texts = cells(table, limit, whole=True)
     names = ordered_names(table.column_names, key_columns)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from s3logq.engines import Engine
 from s3logq.formats import LOG_TYPES
+from s3logq.rows import Rows
 
 if TYPE_CHECKING:  # pyarrow costs ~0.15 s to import: only the commands that touch rows pay it
     import pyarrow as pa
@@ -81,21 +82,35 @@ class Analysis:
         head, found, last_line = self.sql.rpartition("\nORDER BY ")
         return head if found and "\n" not in last_line else self.sql
 
-    def run(self, engine: Engine, values: dict[str, object], limit: int | None = None) -> pa.Table:
-        """Rows of this analysis on an engine, reading only the days in [since, until)."""
+    def run(self, engine: Engine, values: dict[str, object], limit: int | None = None,
+            as_rows: bool = False) -> pa.Table | Rows:
+        """Rows of this analysis on an engine, reading only the days in [since, until); `as_rows`: as Python
+        values (Rows) when the engine can give them so (DuckDB), for output that needs no Arrow."""
         sql = self.sql if limit is None else f"SELECT * FROM ({self.sql}) LIMIT {int(limit)}"
-        return engine.query(sql, self.bind(values), *_time_range(values))
+        query = getattr(engine, "query_rows", engine.query) if as_rows else engine.query
+        return query(sql, self.bind(values), *_time_range(values))
 
     def preview(self, engine: Engine, values: dict[str, object], rows: int,
-                limit: int | None = None) -> tuple[pa.Table, int]:
+                limit: int | None = None, as_rows: bool = False) -> tuple[pa.Table | Rows, int]:
         """The first `rows` rows and how many there are in all (at most `limit`), without fetching them all."""
-        table = self.run(engine, values, min(rows, limit) if limit else rows)
+        table = self.run(engine, values, min(rows, limit) if limit else rows, as_rows)
         if table.num_rows < rows:
             return table, table.num_rows
-        counted = engine.query(f"SELECT count(*) AS n FROM ({self.unordered_sql})", self.bind(values),
-                               *_time_range(values))
-        total = counted.column("n")[0].as_py()
+        counted = self.run_sql(engine, f"SELECT count(*) AS n FROM ({self.unordered_sql})", values)
+        total = counted.records[0][0] if isinstance(counted, Rows) else counted.column("n")[0].as_py()
         return table, min(total, limit) if limit else total
+
+    def run_small(self, engine: Engine, values: dict[str, object], most: int, limit: int | None = None) -> Rows | None:
+        """Every row as Python values when there are at most `most` (and the engine gives Python values), else
+        None: a big answer is faster written from Arrow, a small one is not worth importing it."""
+        if not hasattr(engine, "query_rows"):
+            return None
+        rows = self.run(engine, values, most + 1 if limit is None else min(most + 1, limit), as_rows=True)
+        return rows if isinstance(rows, Rows) and rows.num_rows <= most else None
+
+    def run_sql(self, engine: Engine, sql: str, values: dict[str, object]) -> pa.Table | Rows:
+        """SQL over this analysis's parameters (bound) and days, as Python values when the engine can."""
+        return getattr(engine, "query_rows", engine.query)(sql, self.bind(values), *_time_range(values))
 
 
 def _time_range(values: dict[str, object]) -> tuple[datetime | None, datetime | None]:

@@ -8,18 +8,21 @@ load extensions, or change the lake.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from s3logq.engines import QueryError
-from s3logq.formats.access_log import ACCESS_SCHEMA
-from s3logq.formats.cloudtrail import SCHEMA as CLOUDTRAIL_SCHEMA
 from s3logq.lake import TABLES, Lake, LakeError
-from s3logq.writer import REJECTS_SCHEMA
+from s3logq.rows import Rows, kind_of
+
+if TYPE_CHECKING:  # pyarrow and numpy cost ~0.15 s to import: `run` to a terminal, csv or json does without
+    import pyarrow as pa
+
+T = TypeVar("T")
 
 
 class DuckDBEngine:
@@ -32,38 +35,74 @@ class DuckDBEngine:
         self.readable = tuple(Path(p).absolute() for p in readable)
         self._database: duckdb.DuckDBPyConnection | None = None
         self._allowed: frozenset[str] = frozenset()
+        self._locked = False
+        self._views: dict[str, tuple[str, ...]] = {}  # table -> the parts its view reads now
 
     def query(self, sql: str, params: dict[str, object] | None = None,
               since: datetime | None = None, until: datetime | None = None) -> pa.Table:
+        import pyarrow as pa
+
+        relation = self._run(sql, params, since, until, lambda db: db.sql(sql, params=params or None))
+        # statements with no result (SET, CREATE) give an empty table
+        return self._fetch(lambda: relation.to_arrow_table() if relation is not None else pa.table({}))
+
+    def query_rows(self, sql: str, params: dict[str, object] | None = None,
+                   since: datetime | None = None, until: datetime | None = None) -> Rows:
+        """As `query`, the rows as Python values: for a small answer printed or written as csv or json."""
+        cursor = self._run(sql, params, since, until, lambda db: db.execute(sql, params or None))
+        description = cursor.description or []
+        records = self._fetch(cursor.fetchall) if description else []
+        return Rows([d[0] for d in description], [kind_of(str(d[1])) for d in description], records)
+
+    def _run(self, sql: str, params: dict[str, object] | None, since: datetime | None, until: datetime | None,
+             start: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Check the SQL, point the views it names at the parts of [since, until), and start it."""
         if not sql.strip(" \t\r\n;"):
             raise QueryError("no SQL given")  # DuckDB runs nothing and returns no result: not "0 rows"
-        _check_read_only(sql)
-        files = {table_name: self.lake.part_files(table_name, since, until) for table_name in TABLES}
-        # One in-memory database for the engine's queries: starting one costs ~30 ms, a run asks two queries.
-        # Its allowed files are locked, so a part written since it started needs a new one.
-        if self._database is None or not self._allowed.issuperset(f for fs in files.values() for f in fs):
-            if self._database is not None:
-                self._database.close()
-            self._database, self._allowed = self._locked_database()
-        broken = _point_views(self._database, files)
-        # A damaged part fails only the queries that name its table; the others still answer.
+        # One in-memory database for the engine's queries: starting one costs 20-40 ms, a run asks two queries.
+        # It parses the SQL too (duckdb.extract_statements would start a second, default database).
+        if self._database is None:
+            self._database = _open_database()
+        _check_read_only(sql, self._database)
         named = _identifiers(sql)
+        # Only the tables the SQL names get a view: listing and opening the others' parts is wasted start-up.
+        self._files = {table_name: self.lake.part_files(table_name, since, until)
+                       for table_name in TABLES if table_name in named}
+        # Its allowed files are locked, so a part not allowed yet (written since, or of another table) needs a
+        # new one.
+        wanted = frozenset(f for fs in self._files.values() for f in fs)
+        if self._locked and not self._allowed.issuperset(wanted):
+            self._database.close()
+            self._database, self._locked, self._views = _open_database(), False, {}
+        if not self._locked:
+            self._allowed |= wanted
+            self._lock(self._database, self._allowed)
+            self._locked = True
+        changed = {t: fs for t, fs in self._files.items() if self._views.get(t) != tuple(fs)}
+        broken = _point_views(self._database, changed)
+        self._views.update({t: tuple(fs) for t, fs in changed.items() if t not in broken})
+        for table_name in broken:
+            self._views.pop(table_name, None)
         if "findings" in named:  # the findings `s3logq watch` stored (findings.sqlite beside the manifest)
             from s3logq.watch import FindingStore
 
             self._database.register("findings", FindingStore(self.lake).table())
-        for table_name, message in broken.items():
-            if table_name in named:
-                raise LakeError(message)
+        # A damaged part fails only the queries that name its table; the others still answer.
+        for message in broken.values():
+            raise LakeError(message)
+        return self._fetch(lambda: start(self._database))
+
+    def _fetch(self, fetch: Callable[[], T]) -> T:
+        """Run or fetch, turning DuckDB's errors into one line for the user (or naming a damaged part)."""
         try:
-            return _to_arrow(self._database.sql(sql, params=params or None))
+            return fetch()
         except duckdb.PermissionException as error:
             raise QueryError(f"{_first_line(error)} (s3logq sql reads only the lake; --allow-files PATH lets it "
                              "read PATH)") from None
         except _QUERY_ERRORS as error:
             raise QueryError(_first_line(error)) from None
         except duckdb.Error as error:  # a part damaged past its footer fails only as it is read
-            damage = _damaged_part({t: fs for t, fs in files.items() if t in named})
+            damage = _damaged_part(self._files)
             if damage:
                 raise LakeError(damage) from None
             raise QueryError(_first_line(error)) from None
@@ -71,7 +110,8 @@ class DuckDBEngine:
     def connect(self, since: datetime | None = None, until: datetime | None = None) -> duckdb.DuckDBPyConnection:
         """A connection of its own, with the lake's tables as views over the parts that may hold rows in
         [since, until); LakeError naming the part when one of them cannot be read."""
-        connection, _ = self._locked_database()
+        connection = _open_database()
+        self._lock(connection, frozenset(f for table_name in TABLES for f in self.lake.part_files(table_name)))
         files = {table_name: self.lake.part_files(table_name, since, until) for table_name in TABLES}
         broken = _point_views(connection, files)
         if broken:
@@ -79,24 +119,21 @@ class DuckDBEngine:
             raise LakeError(next(iter(broken.values())))
         return connection
 
-    def _locked_database(self) -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
-        """An in-memory database that can read the lake's parts and the user's `readable` files, and nothing
-        else, with its configuration locked."""
-        parts = frozenset(f for table_name in TABLES for f in self.lake.part_files(table_name))
+    def _lock(self, connection: duckdb.DuckDBPyConnection, parts: frozenset[str]) -> None:
+        """Let the database read these parts and the user's `readable` files, and nothing else; lock that."""
         folders = [str(p) + "/" for p in self.readable if p.is_dir()]
         paths = sorted(parts) + [str(p) for p in self.readable if not p.is_dir()]
-        connection = duckdb.connect()
-        # allowed_* cannot change once external access is off: set first, then switch it off, then lock
-        connection.execute("SET TimeZone = 'UTC'")
+        # allowed_* cannot change once external access is off (nor be given to connect): set, switch off, lock
         connection.execute("SET allowed_paths = $1", [paths])
         connection.execute("SET allowed_directories = $1", [folders])
-        connection.execute("SET autoinstall_known_extensions = false")
-        connection.execute("SET autoload_known_extensions = false")
-        connection.execute("SET enable_external_access = false")
-        connection.execute("SET lock_configuration = true")
-        for table_name in TABLES:
-            connection.register(f"_empty_{table_name}", empty_table(table_name))
-        return connection, parts
+        connection.execute("SET enable_external_access = false; SET lock_configuration = true")
+
+
+def _open_database() -> duckdb.DuckDBPyConnection:
+    """An in-memory database in UTC that installs and loads no extension (not locked yet: see _lock)."""
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
 
 
 def _point_views(connection: duckdb.DuckDBPyConnection, files: dict[str, list[str]]) -> dict[str, str]:
@@ -105,10 +142,11 @@ def _point_views(connection: duckdb.DuckDBPyConnection, files: dict[str, list[st
     broken: dict[str, str] = {}
     for table_name, paths in files.items():
         if not paths:
+            connection.register(f"_empty_{table_name}", empty_table(table_name))  # pyarrow: only a lake without it
             connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS SELECT * FROM _empty_{table_name}")
             continue
         try:
-            connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS {read_parts_sql(paths)}")
+            connection.execute(f"CREATE OR REPLACE VIEW {table_name} AS {read_parts_sql(paths, connection)}")
         except duckdb.Error as error:  # a part the manifest lists is missing, truncated or not Parquet
             broken[table_name] = _broken_part(table_name, paths, error)
             connection.execute(f"DROP VIEW IF EXISTS {table_name}")
@@ -117,6 +155,7 @@ def _point_views(connection: duckdb.DuckDBPyConnection, files: dict[str, list[st
 
 def _broken_part(table_name: str, paths: list[str], error: duckdb.Error) -> str:
     """One line naming the first part that cannot be read, and why."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for path in paths:
@@ -135,6 +174,7 @@ _QUERY_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogE
 
 def _damaged_part(files: dict[str, list[str]]) -> str | None:
     """One line naming the first part of these tables that cannot be read whole, or None when all can."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for table_name, paths in files.items():
@@ -146,10 +186,10 @@ def _damaged_part(files: dict[str, list[str]]) -> str | None:
     return None
 
 
-def _check_read_only(sql: str) -> None:
+def _check_read_only(sql: str, connection: duckdb.DuckDBPyConnection) -> None:
     """Only queries run: COPY, EXPORT, ATTACH, INSTALL, LOAD, SET, CREATE, PIVOT's hidden statements... are refused."""
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = connection.extract_statements(sql)
     except duckdb.Error as error:
         raise QueryError(_first_line(error)) from None
     for statement in statements:
@@ -171,21 +211,21 @@ def _identifiers(sql: str) -> set[str]:
     return names
 
 
-def read_parts_sql(paths: list[str]) -> str:
+def read_parts_sql(paths: list[str], connection: duckdb.DuckDBPyConnection) -> str:
     """SELECT of the rows of Parquet parts, by column name: one read_parquet per schema, joined by UNION ALL BY NAME.
 
     One read_parquet with union_by_name over parts of two schemas is an internal error in DuckDB 2.0 when a
     struct gained a struct field (CloudTrail's useridentity.onbehalfof) and is NULL in a row of an older part.
+    The schemas are read by DuckDB from the footers (pyarrow would cost ~0.15 s to import); duckdb.Error when
+    a part cannot be read.
     """
-    import pyarrow.parquet as pq
-
+    schemas = dict(connection.execute(
+        "SELECT file_name, list(concat_ws(' ', name, type, type_length, repetition_type, num_children, "
+        "converted_type, scale, precision, logical_type) ORDER BY column_id) FROM parquet_schema($1) "
+        "GROUP BY file_name", [paths]).fetchall())
     by_schema: dict[object, list[str]] = {}
     for path in paths:
-        try:
-            schema: object = pq.read_schema(path).remove_metadata()
-        except (OSError, pa.ArrowException):
-            schema = path  # read alone: DuckDB names the part it cannot read
-        by_schema.setdefault(schema, []).append(path)
+        by_schema.setdefault(tuple(schemas.get(path, [path])), []).append(path)
     # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings.
     return " UNION ALL BY NAME ".join(
         "SELECT * FROM read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in group) + "], "
@@ -194,13 +234,12 @@ def read_parts_sql(paths: list[str]) -> str:
 
 def empty_table(table_name: str) -> pa.Table:
     """A table's columns with no rows, for a lake that has none of it yet."""
+    from s3logq.formats.access_log import ACCESS_SCHEMA
+    from s3logq.formats.cloudtrail import SCHEMA as CLOUDTRAIL_SCHEMA
+    from s3logq.writer import REJECTS_SCHEMA
+
     schemas = {"access_log": ACCESS_SCHEMA, "cloudtrail": CLOUDTRAIL_SCHEMA, "rejects": REJECTS_SCHEMA}
     return schemas[table_name].empty_table()
-
-
-def _to_arrow(relation: duckdb.DuckDBPyRelation | None) -> pa.Table:
-    """Rows of a statement; statements with no result (SET, CREATE) give an empty table."""
-    return relation.to_arrow_table() if relation is not None else pa.table({})
 
 
 def _first_line(error: Exception) -> str:
