@@ -1,10 +1,17 @@
 """Athena semantics without Athena: what `--engine athena` sends, read back by sqlglot (Athena -> DuckDB) and run
 in DuckDB, must give the native rows; and the raw-log views of `athena setup`, translated the same way and run
-over the fixture logs as the SerDes present them, must give the lake's rows.
+over the fixture and demo logs as the SerDes present them, must give the lake's rows.
 
 The stand-in for Athena is a client that receives exactly what AthenaEngine hands boto3 (the SQL text with `?`
 and the execution parameters as literal texts), puts each literal at its `?` in text order (EXECUTE ... USING),
-and runs the result in DuckDB. What this cannot check is Trino itself; see the module's notes on each gap.
+and runs the result in DuckDB over tables with the views' columns and `log_day`.
+
+What this cannot see: Trino itself. The round trip maps each Trino function back to its DuckDB counterpart, so
+a function that means something else in Trino is invisible here (latency-summary's approx_percentile is
+DuckDB's approximation on both sides; regexp_extract's no-match NULL is guarded by nullif in the catalog).
+The SerDes are modelled in Python (RegexSerDe: Java's whole-line match, one string per group; the JSON SerDe:
+keys without regard to case, nested JSON as orjson writes it, which Jackson's text may not equal byte for
+byte). Partition projection is not run: `log_day` is derived from the row's time or its file's folder.
 """
 
 from __future__ import annotations
@@ -72,6 +79,16 @@ class DuckDBAsAthena:
         return self.connection.sql(sqlglot.transpile(statement, read="athena", write="duckdb")[0]).to_arrow_table()
 
 
+# The lake's DuckDB views add `day` (DuckDB reads the parts' hive folders day=...); Athena's views have log_day.
+LAKE_ONLY = "day"
+
+
+def lake_table(engine: DuckDBEngine, view: str) -> pa.Table:
+    """Every row of a lake view, with the columns Athena's view of the same name has."""
+    table = engine.query(f"SELECT * FROM {view}")
+    return table.drop_columns([LAKE_ONLY]) if LAKE_ONLY in table.column_names else table
+
+
 def _ingest(root: Path) -> Lake:
     lake = Lake(root)
     report = ingest(lake, list_sources([str(FIXTURES / f) for f in LAKE_FOLDERS]), IngestOptions(workers=2))
@@ -97,7 +114,7 @@ def athena_stand_in(lake: Lake, by_delivery: bool = False) -> duckdb.DuckDBPyCon
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     for view, time_column in (("access_log", "request_time"), ("cloudtrail", "event_time")):
-        rows = native.query(f"SELECT * FROM {view}")  # noqa: F841 (read by DuckDB's replacement scan)
+        rows = lake_table(native, view)  # noqa: F841 (read by DuckDB's replacement scan)
         day = DELIVERY_DAY[view] if by_delivery else f"strftime({time_column}, '%Y/%m/%d')"
         connection.execute(f"CREATE TABLE {view} AS SELECT *, {day} AS log_day FROM rows")
     return connection
@@ -223,7 +240,7 @@ def test_the_stand_in_reads_literals_as_athena_does() -> None:
     """bind_in_text_order puts each value at its own `?`, quotes and all (a `?` inside a string is not one)."""
     assert (bind_in_text_order("SELECT ?, '?', ? FROM t WHERE a = ?", ["1", "'it''s'", "NULL"])
             == "SELECT 1, '?', 'it''s' FROM t WHERE a = NULL")
-    assert re.search(r"\?", bind_in_text_order("SELECT '?'", [])) is not None
+    assert bind_in_text_order("SELECT '?'", []) == "SELECT '?'"
 
 
 # --- the raw-log views ----------------------------------------------------------------------------------------
@@ -347,15 +364,13 @@ def access_view_rows(paths: list[Path]) -> pa.Table:
 
 
 # log_line: Athena does not number lines (the view gives NULL). log_file is $path, given here as the lake's name.
-# The lake's DuckDB views add `day` (DuckDB reads the parts' hive folders day=...); the Athena views have log_day.
 ACCESS_NOT_COMPARED = ("log_line",)
-LAKE_ONLY = "day"
 
 
 def test_the_access_view_over_regex_serde_rows_gives_the_lakes_rows(tmp_path: Path) -> None:
     paths = access_log_paths()
     lake = lake_of(tmp_path / "lake", paths)
-    lake_rows = DuckDBEngine(lake).query("SELECT * FROM access_log").drop_columns([LAKE_ONLY])
+    lake_rows = lake_table(DuckDBEngine(lake), "access_log")
     view_rows = access_view_rows(paths)
     assert view_rows.column_names == lake_rows.column_names
     assert rows_without(view_rows, *ACCESS_NOT_COMPARED) == rows_without(lake_rows, *ACCESS_NOT_COMPARED)
@@ -369,7 +384,7 @@ def demo_access_lake(demo_logs: Path) -> Lake:
 def test_the_access_view_over_the_demo_logs_gives_the_lakes_rows(demo_logs: Path, demo_access_lake: Lake) -> None:
     """The demo's week: 21,947 lines with malformed ones (rejects in the lake, all-NULL rows left out by the view)."""
     paths = sorted((demo_logs / "access").iterdir())
-    lake_rows = DuckDBEngine(demo_access_lake).query("SELECT * FROM access_log").drop_columns([LAKE_ONLY])
+    lake_rows = lake_table(DuckDBEngine(demo_access_lake), "access_log")
     assert rows_without(access_view_rows(paths), *ACCESS_NOT_COMPARED) == rows_without(
         lake_rows, *ACCESS_NOT_COMPARED)
 
@@ -463,7 +478,7 @@ def test_the_cloudtrail_view_over_json_serde_rows_gives_the_lakes_rows(tmp_path:
     paths = (trail_paths(FIXTURES / "cloudtrail") + trail_paths(FIXTURES / "access-trail")
              + trail_paths(FIXTURES / "filters") if source == "fixtures" else trail_paths(demo_logs / "trail"))
     lake = lake_of(tmp_path / "lake", paths)
-    lake_rows = DuckDBEngine(lake).query("SELECT * FROM cloudtrail").drop_columns([LAKE_ONLY])
+    lake_rows = lake_table(DuckDBEngine(lake), "cloudtrail")
     view_rows = cloudtrail_view_rows(paths)
     assert view_rows.column_names == lake_rows.column_names
     assert rows_without(view_rows, *CLOUDTRAIL_NOT_COMPARED) == rows_without(lake_rows, *CLOUDTRAIL_NOT_COMPARED)
@@ -512,7 +527,7 @@ def test_the_access_view_reads_odd_lines_as_the_lake_does(tmp_path: Path) -> Non
     path.parent.mkdir()
     path.write_bytes(b"\n".join(line % (n, n, agent) for n, agent in enumerate(ODD_USER_AGENTS)) + b"\n")
     lake = lake_of(tmp_path / "lake", [path])
-    lake_rows = DuckDBEngine(lake).query("SELECT * FROM access_log").drop_columns([LAKE_ONLY])
+    lake_rows = lake_table(DuckDBEngine(lake), "access_log")
     assert lake_rows.num_rows == len(ODD_USER_AGENTS) - 1  # the CR's line: two rejects
     assert rows_without(access_view_rows([path]), *ACCESS_NOT_COMPARED) == rows_without(lake_rows,
                                                                                       *ACCESS_NOT_COMPARED)
@@ -543,7 +558,7 @@ def test_the_cloudtrail_view_reads_odd_records_as_the_lake_does(tmp_path: Path) 
         path.parent.mkdir(parents=True)
         path.write_bytes(orjson.dumps({"Records": batch}))
     lake = lake_of(tmp_path / "lake", [first, again])
-    lake_rows = DuckDBEngine(lake).query("SELECT * FROM cloudtrail").drop_columns([LAKE_ONLY])
+    lake_rows = lake_table(DuckDBEngine(lake), "cloudtrail")
     view_rows = cloudtrail_view_rows([first, again])
     assert lake_rows.num_rows == len(records)
     delivered_again = view_rows.filter(pc.equal(view_rows.column("log_file"), str(again)))
