@@ -335,14 +335,24 @@ def _parse_all(candidates: Iterable[Candidate], options: IngestOptions,
                claims: ContentClaims) -> Iterator[ParsedChunk]:
     """The reading work over the candidates on a thread pool, in order, with a bounded number in flight."""
     window = max(2, options.workers * 3)
-    with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        pending: deque[Future[ParsedChunk]] = deque()
+    # Slices of a big file hold SLICE_BYTES of text each and only need CPUs, where S3 sizes the pool for network
+    # waits (16 threads): on that pool a big object's text piled up in slices waiting for a core, and each thread
+    # kept its own allocator arena of parsed slices (peak memory grew with the object, up to 16 of them).
+    slice_window = max(2, default_workers() * 2)
+    with ThreadPoolExecutor(max_workers=options.workers) as pool, \
+            ThreadPoolExecutor(max_workers=min(options.workers, default_workers())) as slice_pool:
+        pending: deque[tuple[Future[ParsedChunk], bool]] = deque()
+        slices = 0
         for work in _work(candidates, options, claims):
-            pending.append(pool.submit(work))
-            if len(pending) >= window:
-                yield pending.popleft().result()
+            is_slice = isinstance(work, partial) and work.func is parse_slice
+            pending.append(((slice_pool if is_slice else pool).submit(work), is_slice))
+            slices += is_slice
+            while len(pending) >= window or slices >= slice_window:
+                future, was_slice = pending.popleft()
+                slices -= was_slice
+                yield future.result()
         while pending:
-            yield pending.popleft().result()
+            yield pending.popleft()[0].result()
 
 
 def _work(candidates: Iterable[Candidate], options: IngestOptions,
