@@ -405,6 +405,26 @@ def _keep_athena_flag(ctx: click.Context, param: click.Parameter, value: Any) ->
     ctx.meta.setdefault("athena", {})[param.name] = value
 
 
+def report_engine_option(aws_flags: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--engine and Athena's flags for `report` and `investigate` (which has its own AWS flags: aws_flags=False)."""
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for flag, help_text in reversed(_ATHENA_FLAGS[:3] + (_ATHENA_FLAGS[3:] if aws_flags else ())):
+            command = click.option(flag, expose_value=False, callback=_keep_athena_flag, help=help_text)(command)
+        return click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="duckdb",
+                            show_default=True, help="query engine (spark needs pyspark and Java 17+; athena runs "
+                            "over the tables of `s3logq athena setup`, not the lake)")(command)
+    return decorate
+
+
+def _athena_total(engine: Engine) -> None:
+    """One line after a command of many Athena queries: how many, what they scanned, what that cost."""
+    history = getattr(engine, "history", [])
+    if history:
+        scanned = sum(stats.scanned_bytes for stats in history)
+        cost = sum(stats.cost_usd for stats in history)
+        click.echo(f"athena: {len(history)} queries, {scanned / 1e6:,.1f} MB scanned, about ${cost:.6f}", err=True)
+
+
 def _keep_scan_flag(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     ctx.meta.setdefault("athena_scan", {})[param.name] = value
 
@@ -614,8 +634,8 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
 
 
 @cli.command("investigate")
-@click.option("--logs", "logs", multiple=True, required=True, metavar="SOURCE",
-              help="logs to ingest first: s3://bucket/prefix/ or local paths (repeatable)")
+@click.option("--logs", "logs", multiple=True, metavar="SOURCE",
+              help="logs to ingest first: s3://bucket/prefix/ or local paths (repeatable; not with --engine athena)")
 @click.option("--analysis", "analyses", multiple=True, required=True, metavar="NAME", help="analysis (repeatable)")
 @analysis_filters
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many rows per analysis")
@@ -625,29 +645,44 @@ def run_command(lake: Lake, name: str, log_type: str | None, limit: int | None, 
 @click.option("--workers", type=click.IntRange(1, 64), show_default="16 with s3:// logs, else CPU count",
               help="files read and parsed at once")
 @aws_options
+@report_engine_option(aws_flags=False)
 @click.pass_obj
 @_fail_cleanly
 def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, ...], limit: int | None,
                         fmt: str | None, output: str | None, notify_targets: tuple[str, ...],
                         report_path: str | None, workers: int | None, profile: str | None, region: str | None,
-                        endpoint_url: str | None, **filters: Any) -> None:
+                        endpoint_url: str | None, engine_name: str, **filters: Any) -> None:
     """Ingest --since/--until from the logs (only the days and --bucket needed), run each --analysis, write
-    the results (--output ending in / gets <analysis>.<ext> each), and notify at start, finish and failure."""
+    the results (--output ending in / gets <analysis>.<ext> each), and notify at start, finish and failure.
+
+    With --engine athena nothing is ingested: the analyses (and --report) run in Athena over the tables of
+    `s3logq athena setup`, narrowed to --since/--until, and --logs is not taken."""
     from s3logq.ingest import workers_for
     from s3logq.investigate import AwsOptions, Investigation, investigate
 
+    if engine_name == "athena" and logs:
+        raise click.UsageError("--engine athena reads the logs where `s3logq athena setup` put them: drop --logs")
+    if engine_name != "athena" and not logs:
+        raise click.UsageError("Missing option '--logs' (the logs to ingest; --engine athena needs none)")
     since, until, bucket = filters.pop("since"), filters.pop("until"), filters.pop("bucket")
     output = None if output == "-" else output  # standard output: each result printed
     job = Investigation(logs, analyses, since, until, bucket, filters, output, fmt, notify_targets,
-                        AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path)
+                        AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path,
+                        engine_name)
+    engine = None
+    if engine_name == "athena":  # Athena takes investigate's own AWS flags
+        aws = {"profile": profile, "region": region, "endpoint_url": endpoint_url}
+        click.get_current_context().meta.setdefault("athena", {}).update(aws)
+        engine = _engine("athena", lake)
     undelivered: list[str] = []
 
     def warn(message: str) -> None:  # the Notifier's only warnings: a target that could not be told
         undelivered.append(message)
         click.echo(f"warning: {message}", err=True)
 
-    outcome = investigate(lake, job, on_warning=warn)
-    _print_report(outcome.ingest, lake)
+    outcome = investigate(lake, job, on_warning=warn, engine=engine)
+    if outcome.ingest:
+        _print_report(outcome.ingest, lake)
     for result in outcome.results:
         if result.location:
             click.echo(f"wrote {result.rows:,} rows to {result.location}")
@@ -655,7 +690,9 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
             _emit(outcome.tables[result.analysis], fmt, None, title=result.analysis)
     if outcome.report_location:
         click.echo(f"report: {outcome.report_location}")
-    sys.exit(EXIT_FILE_FAILED if outcome.ingest.failures or undelivered else 0)
+    if engine is not None:
+        _athena_total(engine)
+    sys.exit(EXIT_FILE_FAILED if (outcome.ingest and outcome.ingest.failures) or undelivered else 0)
 
 
 def _titled(analysis: Any) -> str:
@@ -917,15 +954,23 @@ def watch_command(lake: Lake, sources: tuple[str, ...], every: str, notify_targe
 @click.option("--bucket", "buckets", multiple=True, help="only this bucket (repeatable)")
 @click.option("--output", "-o", "output", metavar="PATH", default="s3logq-report.html", show_default=True,
               help="HTML file, or s3:// URI (one ending in / gets s3logq-report.html)")
+@report_engine_option(aws_flags=True)
 @click.pass_obj
 @_fail_cleanly
 def report_command(lake: Lake, since: datetime | None, until: datetime | None, buckets: tuple[str, ...],
-                   output: str) -> None:
-    """Write one self-contained HTML report (cards, charts, first rows of every analysis); print where."""
+                   output: str, engine_name: str) -> None:
+    """Write one self-contained HTML report (cards, charts, first rows of every analysis); print where.
+
+    Every number comes from --engine; what that engine cannot compute exactly is left out and the page says so."""
     from s3logq.report import write_report
 
     check_range(since, until)
-    click.echo(write_report(_existing(lake), output, since, until, buckets))
+    if engine_name == "duckdb":
+        click.echo(write_report(_existing(lake), output, since, until, buckets))
+        return
+    engine = _engine(engine_name, lake)
+    click.echo(write_report(lake, output, since, until, buckets, engine))
+    _athena_total(engine)
 
 
 @cli.group("athena")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s3logq.catalog import Analysis, find_analysis
-from s3logq.engines import get_engine
+from s3logq.engines import Engine, get_engine
 from s3logq.lake import Lake
 from s3logq.notify import PREVIEW_ROWS, AnalysisResult, NotifyEvent, check_targets, notify
 from s3logq.output import WRITERS, OutputError, check_target, format_for, serialize, write_table
@@ -57,13 +57,14 @@ class Investigation:
     workers: int = DEFAULT_WORKERS
     limit: int | None = None
     report: str | None = None
+    engine: str = "duckdb"  # athena: no ingest, the analyses run where the logs lie (`s3logq athena setup`)
 
 
 @dataclass
 class Outcome:
     """What an investigation did: the ingest, each analysis's rows and location, S3 request counts, time."""
 
-    ingest: IngestReport
+    ingest: IngestReport | None  # None on Athena, which reads the logs where they are
     tables: dict[str, pa.Table]
     results: list[AnalysisResult]
     s3: S3Stats
@@ -71,8 +72,10 @@ class Outcome:
     report_location: str | None = None
 
 
-def investigate(lake: Lake, job: Investigation, on_warning: Callable[[str], None] | None = None) -> Outcome:
-    """Run the investigation; notifications never stop it, any other failure is notified and raised."""
+def investigate(lake: Lake, job: Investigation, on_warning: Callable[[str], None] | None = None,
+                engine: Engine | None = None) -> Outcome:
+    """Run the investigation on `engine` (default: job.engine over the lake once ingested); notifications never
+    stop it, any other failure is notified and raised."""
     check_range(job.since, job.until)
     analyses = resolve(job.analyses)  # an unknown name fails before any work
     targets = result_targets(analyses, job.output, job.fmt)
@@ -83,7 +86,7 @@ def investigate(lake: Lake, job: Investigation, on_warning: Callable[[str], None
                         _parameters(job), job.aws, on_warning)
     notifier.start()
     with notifier.on_failure():
-        outcome = _run(lake, job, targets, notifier.clock)
+        outcome = _run(lake, job, targets, notifier.clock, engine)
     notifier.finish(outcome.results, _notes(outcome))
     return outcome
 
@@ -93,17 +96,21 @@ def resolve(analyses: tuple[str | Analysis, ...], available: tuple[str, ...] = (
     return [a if isinstance(a, Analysis) else find_analysis(a, available=available) for a in analyses]
 
 
-def _run(lake: Lake, job: Investigation, targets: list[str | None], clock: float) -> Outcome:
+def _run(lake: Lake, job: Investigation, targets: list[str | None], clock: float,
+         engine: Engine | None = None) -> Outcome:
     # imported here: `s3logq run` uses this module's Notifier and should not load the parsers and writer
     from s3logq.ingest import IngestOptions, ingest
 
     stats = S3Stats()
     buckets = (job.bucket,) if job.bucket else ()
-    files = list_sources(list(job.logs), days=DateRange.of(job.since, job.until), buckets=buckets,
-                         max_workers=job.workers, stats=stats, **job.aws.as_kwargs())
-    report = ingest(lake, files, IngestOptions("auto", job.since, job.until, buckets, job.workers))
-    available = tuple(t for t, table in (("access", "access_log"), ("cloudtrail", "cloudtrail")) if lake.parts(table))
-    engine = get_engine("duckdb", lake)
+    report, available = None, ()
+    if job.engine != "athena":  # Athena's tables are over the logs where they lie: nothing to ingest
+        files = list_sources(list(job.logs), days=DateRange.of(job.since, job.until), buckets=buckets,
+                             max_workers=job.workers, stats=stats, **job.aws.as_kwargs())
+        report = ingest(lake, files, IngestOptions("auto", job.since, job.until, buckets, job.workers))
+        available = tuple(t for t, table in (("access", "access_log"), ("cloudtrail", "cloudtrail"))
+                          if lake.parts(table))
+    engine = engine or get_engine(job.engine, lake)
     tables, results = {}, []
     for analysis, target in zip(resolve(job.analyses, available), targets, strict=True):
         table = analysis.run(engine, analysis_values(analysis, job), job.limit)
@@ -114,13 +121,14 @@ def _run(lake: Lake, job: Investigation, targets: list[str | None], clock: float
     if job.report:
         from s3logq.report import write_report
 
-        report_location = write_report(lake, job.report, job.since, job.until, buckets)
+        report_location = write_report(lake, job.report, job.since, job.until, buckets,
+                                       None if job.engine == "duckdb" else engine)
     return Outcome(report, tables, results, stats, time.perf_counter() - clock, report_location)
 
 
 def _notes(outcome: Outcome) -> tuple[str, ...]:
     notes = []
-    if outcome.ingest.failures:
+    if outcome.ingest and outcome.ingest.failures:
         uri, reason = outcome.ingest.failures[0]
         notes.append(f"{len(outcome.ingest.failures)} log file(s) could not be read (first: {uri}: {reason})")
     if outcome.report_location:

@@ -66,6 +66,16 @@ def _spark_json_null(node: exp.Expression) -> exp.Expression:
         exp.Case(ifs=[exp.If(this=exp.func("is_variant_null", value), true=exp.Literal.string("null"))])])
 
 
+def _spark_percentile(node: exp.Expression) -> exp.Expression:
+    """DuckDB's quantile_cont (exact, interpolated) is Spark's percentile; sqlglot writes percentile_cont(x, p),
+    which Spark reads only as an ordered-set aggregate (WITHIN GROUP)."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        return exp.Anonymous(this="percentile", expressions=[node.this.copy(), node.expression.copy()])
+    return node
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How an engine differs in SQL: its sqlglot dialect, and how it takes bound parameters."""
@@ -74,10 +84,13 @@ class Dialect:
     positional: bool  # True: `?` in order (Athena/Trino); False: `:name` (Spark SQL)
     # sqlglot transforms for what the dialect translation gets wrong (same syntax, other meaning)
     rewrites: tuple[Callable[[exp.Expression], exp.Expression], ...] = ()
+    # False: only approximate percentiles (Trino's approx_percentile), so exact ones are left out, not guessed
+    exact_percentiles: bool = True
 
 
-DIALECTS = {"trino": Dialect("trino", positional=True), "athena": Dialect("athena", positional=True),
-            "spark": Dialect("spark", positional=False, rewrites=(_spark_json_null,)),
+DIALECTS = {"trino": Dialect("trino", positional=True, exact_percentiles=False),
+            "athena": Dialect("athena", positional=True, exact_percentiles=False),
+            "spark": Dialect("spark", positional=False, rewrites=(_spark_json_null, _spark_percentile)),
             "duckdb": Dialect("duckdb", positional=False)}
 
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 from s3logq import __version__
 from s3logq.catalog import Analysis, CatalogError, load_catalog
 from s3logq.detect import Finding
-from s3logq.engines import Engine, QueryError
+from s3logq.engines import DIALECTS, Engine, QueryError
 from s3logq.engines.duckdb import DuckDBEngine
 from s3logq.lake import Lake
 from s3logq.output import readable
@@ -46,12 +46,13 @@ LIFECYCLE_CLASSES = {
     "S3.TRANSITION_GDA.OBJECT": "Transition to Glacier Deep Archive",
 }
 
-_ACCESS_FILTER = """($since::TIMESTAMPTZ IS NULL OR request_time >= $since::TIMESTAMPTZ)
-  AND ($until::TIMESTAMPTZ IS NULL OR request_time < $until::TIMESTAMPTZ)
-  AND ($buckets::VARCHAR[] IS NULL OR list_contains($buckets::VARCHAR[], bucket_name))"""
-_TRAIL_FILTER = _ACCESS_FILTER.replace("request_time", "event_time")
+# Where the range and buckets go: ReportFilters.sql writes only the conditions given, with one bound value a
+# bucket (Athena binds no list; `x IN (?, ?)` runs on every engine). A marker left in fails to parse, loudly.
+_ACCESS_FILTER = "@range(request_time)@"
+_TRAIL_FILTER = "@range(event_time)@"
 _IS_LIFECYCLE = "starts_with(operation, 'S3.')"
 
+_P99 = f"quantile_cont(totaltime, 0.99) FILTER (WHERE NOT {_IS_LIFECYCLE})"
 SUMMARY_SQL = f"""
 SELECT count(*) AS access_rows, count(*) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS requests,
        count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus BETWEEN 400 AND 499) AS errors_4xx,
@@ -61,7 +62,7 @@ SELECT count(*) AS access_rows, count(*) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS r
                           AND httpstatus BETWEEN 200 AND 299) AS deletions_api,
        count(*) FILTER (WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')) AS deletions_lifecycle,
        count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND requester IS NULL) AS anonymous,
-       quantile_cont(totaltime, 0.99) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS p99_ms,
+       {_P99} AS p99_ms,
        min(request_time) AS first_time, max(request_time) AS last_time
 FROM access_log WHERE {_ACCESS_FILTER}
 """
@@ -85,14 +86,14 @@ SELECT date_trunc($unit, request_time) AS period,
        CASE WHEN httpstatus IS NULL THEN 'no status' ELSE (httpstatus // 100)::VARCHAR || 'xx' END AS status_class,
        count(*) AS requests
 FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE}
-GROUP BY ALL ORDER BY period, status_class
+GROUP BY 1, 2 ORDER BY period, status_class
 """
 
 TOP_REQUESTERS_SQL = f"""
 SELECT coalesce(requester, 'anonymous') AS requester, count(*) AS requests,
        count(*) FILTER (WHERE httpstatus >= 400) AS errors
 FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE}
-GROUP BY ALL ORDER BY requests DESC, requester LIMIT {TOP_N}
+GROUP BY 1 ORDER BY requests DESC, requester LIMIT {TOP_N}
 """
 
 # Anonymous CloudTrail callers: AWS's own query tests accountId = 'anonymous'; logs in the wild also say
@@ -106,11 +107,11 @@ DENIED_SQL = f"""
 SELECT * FROM (
     SELECT 'access logs' AS source, coalesce(requester, 'anonymous') AS principal, count(*) AS denied
     FROM access_log WHERE {_ACCESS_FILTER} AND httpstatus = 403
-    GROUP BY ALL ORDER BY denied DESC, principal LIMIT {TOP_N})
+    GROUP BY 2 ORDER BY denied DESC, principal LIMIT {TOP_N})
 UNION ALL SELECT * FROM (
     SELECT 'CloudTrail' AS source, {_TRAIL_PRINCIPAL} AS principal, count(*) AS denied
     FROM cloudtrail WHERE {_TRAIL_FILTER} AND errorcode = 'AccessDenied'
-    GROUP BY ALL ORDER BY denied DESC, principal LIMIT {TOP_N})
+    GROUP BY 2 ORDER BY denied DESC, principal LIMIT {TOP_N})
 ORDER BY denied DESC, source, principal
 """
 
@@ -119,13 +120,13 @@ SELECT operation, count(*) AS requests,
        quantile_cont(totaltime, 0.5) AS p50_ms, quantile_cont(totaltime, 0.9) AS p90_ms,
        quantile_cont(totaltime, 0.99) AS p99_ms, max(totaltime) AS max_ms
 FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND totaltime IS NOT NULL
-GROUP BY ALL ORDER BY requests DESC, operation LIMIT {LATENCY_OPERATIONS}
+GROUP BY 1 ORDER BY requests DESC, operation LIMIT {LATENCY_OPERATIONS}
 """
 
 LIFECYCLE_SQL = f"""
 SELECT date_trunc($unit, request_time) AS period, operation, count(*) AS actions
 FROM access_log WHERE {_ACCESS_FILTER} AND {_IS_LIFECYCLE}
-GROUP BY ALL ORDER BY period, operation
+GROUP BY 1, 2 ORDER BY period, operation
 """
 
 BUCKET_TRAFFIC_SQL = f"""
@@ -135,21 +136,21 @@ SELECT bucket_name AS bucket, count(*) FILTER (WHERE NOT {_IS_LIFECYCLE}) AS req
        count(*) FILTER (WHERE NOT {_IS_LIFECYCLE} AND httpstatus BETWEEN 500 AND 599) AS errors_5xx,
        count(*) FILTER (WHERE {_IS_LIFECYCLE}) AS lifecycle_actions
 FROM access_log WHERE {_ACCESS_FILTER} AND bucket_name IS NOT NULL
-GROUP BY ALL ORDER BY requests DESC, bucket LIMIT 100
+GROUP BY 1 ORDER BY requests DESC, bucket LIMIT 100
 """
 
 TOP_OBJECTS_SQL = f"""
 SELECT bucket_name AS bucket, key, count(*) AS requests, coalesce(sum(bytessent), 0)::BIGINT AS bytes_sent,
        count(*) FILTER (WHERE httpstatus >= 400) AS errors, count(DISTINCT coalesce(requester, '-')) AS requesters
 FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND key IS NOT NULL
-GROUP BY ALL ORDER BY requests DESC, bytes_sent DESC, bucket, key LIMIT {TOP_N}
+GROUP BY 1, 2 ORDER BY requests DESC, bytes_sent DESC, bucket, key LIMIT {TOP_N}
 """
 
 TOP_IPS_SQL = f"""
 SELECT remoteip AS ip, count(*) AS requests, coalesce(sum(bytessent), 0)::BIGINT AS bytes_sent,
        count(*) FILTER (WHERE httpstatus >= 400) AS errors, count(DISTINCT coalesce(requester, '-')) AS requesters
 FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND remoteip IS NOT NULL
-GROUP BY ALL ORDER BY requests DESC, ip LIMIT {TOP_N}
+GROUP BY 1 ORDER BY requests DESC, ip LIMIT {TOP_N}
 """
 
 # An error's S3 code (NoSuchKey, AccessDenied, SlowDown, ...), or its HTTP status when S3 logged no code.
@@ -157,7 +158,7 @@ ERROR_CODES_SQL = f"""
 SELECT date_trunc($unit, request_time) AS period, coalesce(errorcode, 'HTTP ' || httpstatus::VARCHAR) AS code,
        count(*) AS errors
 FROM access_log WHERE {_ACCESS_FILTER} AND NOT {_IS_LIFECYCLE} AND httpstatus >= 400
-GROUP BY ALL ORDER BY period, code
+GROUP BY 1, 2 ORDER BY period, code
 """
 
 # The rows of the catalog's `deletions` analysis: deletes that succeeded, and lifecycle's.
@@ -166,7 +167,7 @@ SELECT date_trunc($unit, request_time) AS period, operation, count(*) AS deletio
 FROM access_log WHERE {_ACCESS_FILTER}
   AND operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT', 'S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
   AND (httpstatus IS NULL OR httpstatus BETWEEN 200 AND 299)
-GROUP BY ALL ORDER BY period, operation
+GROUP BY 1, 2 ORDER BY period, operation
 """
 DELETION_CAUSES = {
     "REST.DELETE.OBJECT": "DeleteObject (API)",
@@ -194,7 +195,7 @@ CASE eventname
   WHEN 'PutBucketReplication' THEN 'replication set' || coalesce(' to ' || {_PARAM.format(
       path='$.ReplicationConfiguration.Rule.Destination.Bucket')}, '')
   WHEN 'DeleteBucketReplication' THEN 'replication removed'
-  WHEN 'PutBucketAcl' THEN CASE WHEN contains(coalesce(requestparameters, ''), 'groups/global/AllUsers')
+  WHEN 'PutBucketAcl' THEN CASE WHEN coalesce(requestparameters, '') LIKE '%groups/global/AllUsers%'
       THEN 'ACL grants access to everyone (AllUsers)' ELSE 'ACL changed' END
   WHEN 'PutBucketTagging' THEN 'tags set'
   WHEN 'DeleteBucketTagging' THEN 'tags removed'
@@ -371,6 +372,8 @@ class ReportData:
     findings_by_severity: dict[str, int] = field(default_factory=dict)
     findings_error: str | None = None
     empty: dict[str, str] = field(default_factory=dict)
+    engine: str = "duckdb"
+    left_out: list[str] = field(default_factory=list)  # what this engine could not compute, said on the page
 
     @property
     def log_types(self) -> list[str]:
@@ -385,42 +388,69 @@ class ReportFilters:
     until: datetime | None
     buckets: tuple[str, ...]
 
+    def sql(self, text: str) -> str:
+        """The report's SQL with each `@range(column)@` marker made the conditions given: the time column in
+        [since, until), and bucket_name one of the buckets, each value a `$name` to bind (TRUE for none)."""
+        def conditions(match: re.Match[str]) -> str:
+            column = match.group(1)
+            found = [f"{column} >= $since"] if self.since is not None else []
+            found += [f"{column} < $until"] if self.until is not None else []
+            if self.buckets:
+                found.append("bucket_name IN (" + ", ".join(f"$bucket_{i}" for i in range(len(self.buckets))) + ")")
+            return "(" + " AND ".join(found) + ")" if found else "TRUE"
+
+        return re.sub(r"@range\((\w+)\)@", conditions, text)
+
     def params(self, sql: str, **extra: object) -> dict[str, object]:
-        """The bound values this SQL names (DuckDB refuses values a statement does not use)."""
-        values: dict[str, object] = {"since": self.since, "until": self.until,
-                                     "buckets": list(self.buckets) or None, **extra}
-        used = set(re.findall(r"\$([a-z_]+)", sql))
+        """The bound values this SQL (after `sql`) names (DuckDB refuses values a statement does not use)."""
+        values: dict[str, object] = {"since": self.since, "until": self.until, **extra,
+                                     **{f"bucket_{i}": bucket for i, bucket in enumerate(self.buckets)}}
+        used = set(re.findall(r"\$([a-z_0-9]+)", sql))
         return {name: value for name, value in values.items() if name in used}
 
 
 def build_report_data(lake: Lake, since: datetime | None = None, until: datetime | None = None,
-                      buckets: tuple[str, ...] | list[str] = ()) -> ReportData:
-    """Run the report's aggregates and the catalog's analyses over [since, until) and the given buckets."""
-    engine = ReportEngine(lake, since, until)
+                      buckets: tuple[str, ...] | list[str] = (), engine: Engine | None = None) -> ReportData:
+    """Run the report's aggregates, detections and the catalog's analyses over [since, until) and the buckets,
+    on `engine` (default: DuckDB over the lake; Athena's tables are its own, so the lake is not read then)."""
+    filters = ReportFilters(since, until, tuple(buckets))
+    if engine is not None:
+        return _build(lake, engine, filters)
+    own = ReportEngine(lake, since, until)
     try:
-        return _build(lake, engine, ReportFilters(since, until, tuple(buckets)))
+        return _build(lake, own, filters)
     finally:
-        engine.close()
+        own.close()
 
 
-def _build(lake: Lake, engine: ReportEngine, filters: ReportFilters) -> ReportData:
+def _build(lake: Lake, engine: Engine, filters: ReportFilters) -> ReportData:
     since, until, buckets = filters.since, filters.until, filters.buckets
-    has_access, has_trail = bool(lake.parts("access_log")), bool(lake.parts("cloudtrail"))
-    summary, first, last = _summary(engine, filters)
+    on_lake = engine.name != "athena"  # Athena reads its own tables, wherever the logs lie
+    exact_percentiles = DIALECTS[engine.dialect].exact_percentiles
+    summary, first, last = _summary(engine, filters, exact_percentiles)
+    if on_lake:
+        has_access, has_trail = bool(lake.parts("access_log")), bool(lake.parts("cloudtrail"))
+    else:  # whether the tables hold rows in the range is all a lake-less engine can say
+        has_access, has_trail = summary.access_rows > 0, summary.trail_events > 0
     unit = period_unit(since or first, until or last)
     # Lifecycle rules run about once a day: hourly bars would be thin spikes far apart.
     lifecycle_unit = unit if unit != "hour" or _span(since or first, until or last) <= LIFECYCLE_HOURLY_UP_TO \
         else "day"
     data = ReportData(
-        generated_at=datetime.now(UTC), version=__version__, lake_root=str(lake.root), since=since, until=until,
+        generated_at=datetime.now(UTC), version=__version__, since=since, until=until,
+        lake_root=str(lake.root) if on_lake else _athena_place(engine), engine=engine.name,
         buckets_requested=tuple(buckets), first_time=first, last_time=last, buckets=_column(_run(engine, BUCKETS_SQL, filters), "bucket_name"),
-        ingested=_ingested(lake), period_unit=unit, lifecycle_unit=lifecycle_unit,
+        ingested=_ingested(lake) if on_lake else [], period_unit=unit, lifecycle_unit=lifecycle_unit,
         summary=summary)
     if summary.access_rows:
         data.traffic = _time_counts(_run(engine, TRAFFIC_SQL, filters, unit=unit), "status_class", "requests")
         data.top_requesters = [PrincipalCount(r["requester"], r["requests"], r["errors"])
                                for r in _run(engine, TOP_REQUESTERS_SQL, filters).to_pylist()]
-        data.latency = [OperationLatency(**r) for r in _run(engine, LATENCY_SQL, filters).to_pylist()]
+        if exact_percentiles:
+            data.latency = [OperationLatency(**r) for r in _run(engine, LATENCY_SQL, filters).to_pylist()]
+        else:
+            data.left_out.append(f"Latency percentiles (the p99 card and the latency chart) are left out: "
+                                 f"{engine.name} has approximate percentiles only.")
         lifecycle = _time_counts(_run(engine, LIFECYCLE_SQL, filters, unit=lifecycle_unit), "operation", "actions")
         data.lifecycle = [TimeCount(t.period, LIFECYCLE_CLASSES.get(t.kind, t.kind), t.count) for t in lifecycle]
         data.bucket_traffic = [BucketTraffic(**r) for r in _run(engine, BUCKET_TRAFFIC_SQL, filters).to_pylist()]
@@ -437,32 +467,53 @@ def _build(lake: Lake, engine: ReportEngine, filters: ReportFilters) -> ReportDa
         summary.config_changes_denied = sum(1 for c in data.config_changes if c.error)
         data.config_changes = data.config_changes[-CONFIG_CHANGES_SHOWN:]
     if has_access or has_trail:
-        findings, data.findings_error = report_findings(lake, filters, engine)
+        findings, data.findings_error, not_run = report_findings(lake, filters, engine)
+        if not_run:
+            data.left_out.append(f"{len(not_run)} detection(s) could not run on {engine.name} and are left out of "
+                                 f"the findings: {', '.join(not_run)}.")
         data.findings_total = len(findings)
         for finding in findings:
             data.findings_by_severity[finding.severity] = data.findings_by_severity.get(finding.severity, 0) + 1
         data.findings = findings[:FINDINGS_SHOWN]
     data.analyses = analysis_tables(engine, lake, filters, has_access, has_trail)
     data.empty = _why_empty(data, has_access, has_trail)
+    if not exact_percentiles and summary.access_rows:
+        data.empty["latency"] = f"Not computed on {engine.name}: it has approximate percentiles only."
     return data
 
 
-def report_findings(lake: Lake, filters: ReportFilters,
-                    engine: Engine | None = None) -> tuple[list[Finding], str | None]:
-    """What `s3logq detect` finds over the range and buckets, most severe first, then newest; or why it could
-    not run. The report's views serve only when they hold every day: windowed detections read a day before
-    `since`, whole-history ones every part."""
-    from s3logq.catalog.detection import DetectionError
-    from s3logq.detect import find_all
+def _athena_place(engine: Engine) -> str:
+    options = getattr(engine, "options", None)
+    return f"Athena database {options.database}" if options is not None else "Athena"
 
-    if engine is None or filters.since is not None:
+
+def report_findings(lake: Lake, filters: ReportFilters,
+                    engine: Engine | None = None) -> tuple[list[Finding], str | None, list[str]]:
+    """What `s3logq detect` finds over the range and buckets, most severe first, then newest; why it could
+    not run; and the detections the engine cannot run (left out, named). The report's views serve only when they
+    hold every day: windowed detections read a day before `since`, whole-history ones every part."""
+    from s3logq.catalog.detection import DetectionError, load_detections
+    from s3logq.detect import find_all, run_detection
+
+    if engine is None or (isinstance(engine, ReportEngine) and filters.since is not None):
         engine = DuckDBEngine(lake)
+    not_run: list[str] = []
     try:
-        found = find_all(engine, filters.since, filters.until, lake_option=str(lake.root))
+        if engine.name == "duckdb":
+            found = find_all(engine, filters.since, filters.until, lake_option=str(lake.root))
+        else:  # another engine may lack a function some detections use: those are named, the others still run
+            found = []
+            for detection in load_detections():
+                try:
+                    found += run_detection(engine, detection, filters.since, filters.until,
+                                           lake_option=str(lake.root) if engine.name != "athena" else None)
+                except QueryError:
+                    not_run.append(detection.name)
+            found.sort(key=lambda f: (f.event_time, f.detection, f.finding_id))  # find_all's order, ties too
     except (QueryError, DetectionError, CatalogError) as error:
-        return [], str(error)
+        return [], str(error), not_run
     found = [f for f in found if not filters.buckets or f.bucket_name is None or f.bucket_name in filters.buckets]
-    return sorted(found, key=lambda f: (-f.severity_rank, -f.event_time.timestamp(), f.detection)), None
+    return sorted(found, key=lambda f: (-f.severity_rank, -f.event_time.timestamp(), f.detection)), None, not_run
 
 
 class ReportEngine:
@@ -499,8 +550,10 @@ def _span(first: datetime | None, last: datetime | None) -> timedelta:
     return last - first if first is not None and last is not None else timedelta(0)
 
 
-def _summary(engine: ReportEngine, filters: ReportFilters) -> tuple[Summary, datetime | None, datetime | None]:
-    access = _run(engine, SUMMARY_SQL, filters).to_pylist()[0]
+def _summary(engine: Engine, filters: ReportFilters,
+             exact_percentiles: bool = True) -> tuple[Summary, datetime | None, datetime | None]:
+    summary_sql = SUMMARY_SQL if exact_percentiles else SUMMARY_SQL.replace(_P99, "CAST(NULL AS DOUBLE)")
+    access = _run(engine, summary_sql, filters).to_pylist()[0]
     trail_sql = TRAIL_SUMMARY_SQL.format(anonymous=_TRAIL_ANONYMOUS)
     trail = _run(engine, trail_sql, filters).to_pylist()[0]
     summary = Summary(**{k: access[k] or 0 for k in ("access_rows", "requests", "errors_4xx", "denied_403", "errors_5xx",
@@ -521,7 +574,7 @@ def _time_counts(table: pa.Table, kind_column: str, count_column: str) -> list[T
     return [TimeCount(r["period"], r[kind_column], r[count_column]) for r in table.to_pylist()]
 
 
-def _config_changes(engine: ReportEngine, filters: ReportFilters) -> tuple[list[ConfigChange], str]:
+def _config_changes(engine: Engine, filters: ReportFilters) -> tuple[list[ConfigChange], str]:
     """Bucket configuration changes: the catalog's bucket-config-changes analysis when it is shipped,
     else the report's own query. The second value says which one."""
     from_catalog = _catalog_config_changes(engine, filters)
@@ -531,7 +584,7 @@ def _config_changes(engine: ReportEngine, filters: ReportFilters) -> tuple[list[
             "CloudTrail management events (Put/Delete/Create Bucket*, account Block Public Access)")
 
 
-def config_changes_from_trail(engine: ReportEngine, filters: ReportFilters) -> list[ConfigChange]:
+def config_changes_from_trail(engine: Engine, filters: ReportFilters) -> list[ConfigChange]:
     """The report's own reading of bucket configuration changes, for a catalog without the analysis."""
     rows = _run(engine, CONFIG_CHANGES_SQL, filters).to_pylist()
     return [ConfigChange(r["event_time"], r["bucket"], r["eventname"], r["principal"], r["change"], r["errorcode"])
@@ -548,7 +601,7 @@ _CONFIG_COLUMNS = {
 }
 
 
-def _catalog_config_changes(engine: ReportEngine, filters: ReportFilters) -> list[ConfigChange] | None:
+def _catalog_config_changes(engine: Engine, filters: ReportFilters) -> list[ConfigChange] | None:
     analysis = next((a for a in load_catalog() if a.name == "bucket-config-changes" and a.log_type == "cloudtrail"),
                     None)
     if analysis is None or "change" not in analysis.columns:
@@ -574,14 +627,14 @@ def _catalog_config_changes(engine: ReportEngine, filters: ReportFilters) -> lis
     return sorted(changes, key=lambda c: c.event_time)
 
 
-def analysis_tables(engine: ReportEngine, lake: Lake, filters: ReportFilters, has_access: bool,
+def analysis_tables(engine: Engine, lake: Lake, filters: ReportFilters, has_access: bool,
                     has_trail: bool) -> list[AnalysisTable]:
     """The first rows of every catalog analysis that returned rows for the range (or could not run)."""
     tables = []
     for analysis in load_catalog():
         if not (has_access if analysis.log_type == "access" else has_trail):
             continue
-        commands = [_command(analysis, lake, filters, bucket) for bucket in _bucket_runs(analysis, filters)]
+        commands = [_command(analysis, lake, filters, bucket, engine.name) for bucket in _bucket_runs(analysis, filters)]
         try:
             previews = [analysis.preview(engine, values, TABLE_ROWS) for values in _analysis_values(analysis, filters)]
         except (QueryError, CatalogError) as error:
@@ -614,7 +667,7 @@ def _analysis_values(analysis: Analysis, filters: ReportFilters) -> list[dict[st
     return runs
 
 
-def _run_analysis(analysis: Analysis, engine: ReportEngine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
+def _run_analysis(analysis: Analysis, engine: Engine, filters: ReportFilters, limit: int | None) -> list[pa.Table]:
     return [analysis.run(engine, values, limit) for values in _analysis_values(analysis, filters)]
 
 
@@ -622,8 +675,12 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
 
-def _command(analysis: Analysis, lake: Lake, filters: ReportFilters, bucket: str | None) -> str:
-    words = ["s3logq", "--lake", str(lake.root), "run", analysis.name, "--logs", analysis.log_type]
+def _command(analysis: Analysis, lake: Lake, filters: ReportFilters, bucket: str | None,
+             engine_name: str = "duckdb") -> str:
+    words = ["s3logq"] + (["--lake", str(lake.root)] if engine_name != "athena" else [])
+    words += ["run", analysis.name, "--logs", analysis.log_type]
+    if engine_name != "duckdb":
+        words += ["--engine", engine_name]
     if filters.since and "since" in analysis.parameters:
         words += ["--since", iso(filters.since)]
     if filters.until and "until" in analysis.parameters:
@@ -639,8 +696,9 @@ def _cell(value: object) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def _run(engine: ReportEngine, sql: str, filters: ReportFilters, **extra: object) -> pa.Table:
-    return engine.query(sql, filters.params(sql, **extra), filters.since, filters.until)
+def _run(engine: Engine, sql: str, filters: ReportFilters, **extra: object) -> pa.Table:
+    text = filters.sql(sql)
+    return engine.query(text, filters.params(text, **extra), filters.since, filters.until)
 
 
 def _column(table: pa.Table, name: str) -> list[str]:
