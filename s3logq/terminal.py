@@ -56,9 +56,10 @@ class TerminalView:
         if not all(t.isascii() and t.isprintable() for t in texts) or len(self.title or "") > self.width:
             return None
         lines = []
+        title = (self.title or "").rstrip()  # as rich centres it
         if self.title:
-            space = self.width - len(self.title)
-            lines.append(" " * (space // 2) + self.title + " " * (space - space // 2))
+            space = self.width - len(title)
+            lines.append(" " * (space // 2) + title + " " * (space - space // 2))
         lines.append("┏" + "┳".join("━" * (w + 2) for w in self.widths) + "┓")
         header = [_justified(name, w, r) for name, w, r in zip(self.names, self.widths, self.right, strict=True)]
         if bold_header:  # rich's segments exactly: the padding and the text styled apart
@@ -77,7 +78,7 @@ _BOLD, _RESET = "\x1b[1m", "\x1b[0m"
 
 
 def _justified(text: str, width: int, right: bool) -> str:
-    return text.rjust(width) if right else text.ljust(width)
+    return text.rstrip().rjust(width) if right else text.ljust(width)  # rich drops trailing spaces to right-align
 
 
 def choose_columns(table: pa.Table | Rows, wanted: Sequence[str]) -> pa.Table | Rows:
