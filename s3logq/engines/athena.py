@@ -145,6 +145,14 @@ def check_runs_on_athena(text: str) -> None:
     if result.unknown_functions:
         raise QueryError("Athena cannot run this SQL: no function " + ", ".join(sorted(set(result.unknown_functions)))
                          + " in Trino")
+    try:  # the validator passes some SQL Trino's own grammar refuses (ARBITRARY(x) IGNORE NULLS)
+        import trino_query_parser
+    except ImportError:
+        return
+    try:
+        trino_query_parser.parse_statement(text)
+    except Exception as error:  # TrinoSyntaxError, and whatever else its ANTLR parser raises
+        raise QueryError(f"Athena cannot run this SQL: {str(error).splitlines()[0]}") from None
 
 
 def progress_line(state: str, seconds: float, scanned: int) -> str:

@@ -377,6 +377,9 @@ class ReportData:
 
     @property
     def log_types(self) -> list[str]:
+        if self.engine == "athena":  # no lake read: the tables' rows in the range say which logs there are
+            counts = (("access", self.summary.access_rows), ("cloudtrail", self.summary.trail_events))
+            return [log_type for log_type, rows in counts if rows]
         return [row.log_type for row in self.ingested if row.rows]
 
 
