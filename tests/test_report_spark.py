@@ -43,6 +43,11 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     return lake
 
 
+def spark_jobs() -> int:
+    """How many jobs this process's Spark has run: equal data proves nothing if Spark was never asked."""
+    return len(spark_session().sparkContext.statusTracker().getJobIdsForGroup(None))
+
+
 def rounded(value: object) -> object:
     """Floats to 9 digits: DuckDB and Spark interpolate the same percentile with another last bit."""
     if isinstance(value, float):
@@ -59,7 +64,9 @@ def sections(data: ReportData) -> dict[str, object]:
 
 
 def test_report_data_from_spark_equals_duckdbs(lake: Lake) -> None:
-    duckdb, spark = build_report_data(lake), build_report_data(lake, engine=get_engine("spark", lake))
+    duckdb, jobs = build_report_data(lake), spark_jobs()
+    spark = build_report_data(lake, engine=get_engine("spark", lake))
+    assert spark_jobs() >= jobs + 30  # a job a query at least: the summary, each section, detections, analyses
     left, right = sections(duckdb), sections(spark)
     # the data must be worth comparing: the fixtures give every section rows
     assert duckdb.summary.requests == 36 and duckdb.summary.trail_events == 43
@@ -95,6 +102,8 @@ def test_investigate_on_spark_prints_duckdbs_rows(lake: Lake, tmp_path: Path) ->
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    duckdb, spark = investigate("duckdb"), investigate("spark")
+    duckdb, jobs = investigate("duckdb"), spark_jobs()
+    spark = investigate("spark")
+    assert spark_jobs() > jobs
     assert duckdb.startswith("ingested 4 files") and duckdb.count("\n") > 6  # both analyses gave rows
     assert spark.split("\n", 1)[1] == duckdb.split("\n", 1)[1]  # all but the ingest's line, which has its time
