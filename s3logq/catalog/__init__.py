@@ -96,17 +96,25 @@ class Analysis:
         table = self.run(engine, values, min(rows, limit) if limit else rows, as_rows)
         if table.num_rows < rows:
             return table, table.num_rows
-        counted = self.run_sql(engine, f"SELECT count(*) AS n FROM ({self.unordered_sql})", values)
-        total = counted.records[0][0] if isinstance(counted, Rows) else counted.column("n")[0].as_py()
+        total = self.count(engine, values)
         return table, min(total, limit) if limit else total
+
+    def count(self, engine: Engine, values: dict[str, object]) -> int:
+        """How many rows this analysis has (unordered: cheap next to fetching them)."""
+        counted = self.run_sql(engine, f"SELECT count(*) AS n FROM ({self.unordered_sql})", values)
+        return counted.records[0][0] if isinstance(counted, Rows) else counted.column("n")[0].as_py()
 
     def run_small(self, engine: Engine, values: dict[str, object], most: int, limit: int | None = None) -> Rows | None:
         """Every row as Python values when there are at most `most` (and the engine gives Python values), else
-        None: a big answer is faster written from Arrow, a small one is not worth importing it."""
+        None: a big answer is faster written from Arrow, a small one is not worth importing it. Counted first:
+        a LIMIT probe of a big answer would sort it all (2 s for 1.7 M rows), the count takes milliseconds."""
         if not hasattr(engine, "query_rows"):
             return None
-        rows = self.run(engine, values, most + 1 if limit is None else min(most + 1, limit), as_rows=True)
-        return rows if isinstance(rows, Rows) and rows.num_rows <= most else None
+        total = self.count(engine, values)
+        if (total if limit is None else min(total, limit)) > most:
+            return None
+        rows = self.run(engine, values, limit, as_rows=True)
+        return rows if isinstance(rows, Rows) else None
 
     def run_sql(self, engine: Engine, sql: str, values: dict[str, object]) -> pa.Table | Rows:
         """SQL over this analysis's parameters (bound) and days, as Python values when the engine can."""

@@ -132,7 +132,8 @@ class DuckDBEngine:
 def _open_database() -> duckdb.DuckDBPyConnection:
     """An in-memory database in UTC that installs and loads no extension (not locked yet: see _lock)."""
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
-    connection.execute("SET TimeZone = 'UTC'")
+    # no progress bar: execute() draws one on the terminal for a long query, in the middle of the output
+    connection.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     return connection
 
 
