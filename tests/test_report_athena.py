@@ -204,3 +204,25 @@ def test_investigate_engine_and_logs_are_checked_before_any_work(tmp_path: Path)
     assert both.exit_code == 2 and "drop --logs" in both.stderr
     neither = CliRunner().invoke(cli, ["--lake", str(tmp_path), "investigate", "--analysis", "deletions"])
     assert neither.exit_code == 2 and "--logs" in neither.stderr
+
+
+def test_report_on_athena_binds_buckets_and_range_never_formats_them(server: MotoServer, lake: Lake,
+                                                                     tmp_path: Path) -> None:
+    since, until = datetime.fromisoformat("2024-03-01T00:00:00+00:00"), datetime.fromisoformat("2024-03-03T00:00:00+00:00")
+    recorder = DuckDBUnderAthenasName(lake)
+    expected = build_report_data(lake, since, until, ["acme-data", "acme-logs"], engine=recorder)
+    assert 0 < expected.summary.requests < 36  # the range and buckets took effect
+    can(server, recorder.answers)
+    before = len(_executions(server))
+    result = CliRunner().invoke(cli, ["report", "--engine", "athena", "--since", "2024-03-01", "--until",
+                                      "2024-03-03", "--bucket", "acme-data", "--bucket", "acme-logs",
+                                      "--output", str(tmp_path / "r.html"), *_flags(server)])
+    assert result.exit_code == 0, result.output
+    sent = _executions(server)[before:]
+    assert len(sent) == len(recorder.answers)
+    summary = sent[0]  # the first query: the access-log summary, narrowed to both buckets and the range
+    assert "bucket_name IN (?, ?)" in summary["Query"] and "acme" not in summary["Query"]
+    assert ["'acme-data'", "'acme-logs'"] == [p for p in summary["ExecutionParameters"] if "acme" in p]
+    assert "TIMESTAMP '2024-03-03 00:00:00.000000 UTC'" in summary["ExecutionParameters"]
+    assert all("acme-" not in e["Query"] and "2024-03-0" not in e["Query"] for e in sent)
+    assert cards(tmp_path.joinpath("r.html").read_text())["Requests"] == f"{expected.summary.requests:,}"
