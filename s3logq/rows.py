@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import BinaryIO
 
 # What a column holds, from its DuckDB type: how it is printed.
@@ -79,6 +78,8 @@ class Rows:
     def readable(self) -> Rows:
         """Times as ISO-8601 UTC text, dates as text, nested values as JSON text (as output.readable does), and
         128-bit integers as the Decimal Arrow gives (json writes it as a string)."""
+        from decimal import Decimal  # not at import: every command imports this module, few print a HUGEINT
+
         shown = {TIME: _iso_utc, DATE: date.isoformat, INTERVAL: _iso_duration, NESTED: _json_text, HUGE: Decimal}
         converters = [shown.get(kind) for kind in self.kinds]
         if not any(converters):
@@ -143,6 +144,8 @@ def arrow_float(value: float) -> str:
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
+    from decimal import Decimal
+
     sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0:
         return sign + "0"
