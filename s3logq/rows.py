@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 # What a column holds, from its DuckDB type: how it is printed.
 INTEGER, HUGE, FLOAT, DECIMAL, BOOLEAN, TIME, DATE, INTERVAL, NESTED, TEXT = (
@@ -80,7 +80,8 @@ class Rows:
         128-bit integers as the Decimal Arrow gives (json writes it as a string)."""
         from decimal import Decimal  # not at import: every command imports this module, few print a HUGEINT
 
-        shown = {TIME: _iso_utc, DATE: date.isoformat, INTERVAL: _iso_duration, NESTED: _json_text, HUGE: Decimal}
+        shown: dict[str, Callable[[Any], object]] = {TIME: _iso_utc, DATE: date.isoformat, INTERVAL: _iso_duration,
+                                                     NESTED: _json_text, HUGE: Decimal}
         converters = [shown.get(kind) for kind in self.kinds]
         if not any(converters):
             return self
@@ -164,5 +165,5 @@ def arrow_float(value: float) -> str:
     return f"{sign}{mantissa}e{'+' if power > 0 else '-'}{abs(power)}"
 
 
-_CSV_CELL = {INTEGER: str, FLOAT: arrow_float, DECIMAL: lambda v: format(v, "f"),
+_CSV_CELL: dict[str, Callable[[Any], str]] = {INTEGER: str, FLOAT: arrow_float, DECIMAL: lambda v: format(v, "f"),
              BOOLEAN: lambda v: "true" if v else "false"}

@@ -4,7 +4,7 @@ terminal is too narrow (and said so), or every column (--wide), or one record pe
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -126,10 +126,11 @@ def terminal_view(table: pa.Table | Rows, width: int, title: str | None = None, 
     With `wide`, every column and every value whole, however wide that is."""
     texts = cells(table, limit, whole=True if wide else tuple(key_columns))
     names = ordered_names(table.column_names, key_columns)
-    if all(name.isascii() and all(t.isascii() for t in texts[name]) for name in names):
-        cell_len = len  # one cell per character; rich.cells is imported only for what is not ASCII
-    else:
-        from rich.cells import cell_len
+    cell_len: Callable[[str], int] = len  # one cell per character; rich.cells is imported only for other text
+    if not all(name.isascii() and all(t.isascii() for t in texts[name]) for name in names):
+        from rich.cells import cell_len as rich_cell_len
+
+        cell_len = rich_cell_len
     natural = {name: max([cell_len(name), *(cell_len(t) for t in texts[name])]) for name in names}
     kept: list[str] = []
     used = 1

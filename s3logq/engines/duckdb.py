@@ -90,7 +90,8 @@ class DuckDBEngine:
         # A damaged part fails only the queries that name its table; the others still answer.
         for message in broken.values():
             raise LakeError(message)
-        return self._fetch(lambda: start(self._database))
+        database = self._database
+        return self._fetch(lambda: start(database))
 
     def _fetch(self, fetch: Callable[[], T]) -> T:
         """Run or fetch, turning DuckDB's errors into one line for the user (or naming a damaged part)."""
