@@ -103,7 +103,8 @@ def _run(lake: Lake, job: Investigation, targets: list[str | None], clock: float
 
     stats = S3Stats()
     buckets = (job.bucket,) if job.bucket else ()
-    report, available = None, ()
+    report: IngestReport | None = None
+    available: tuple[str, ...] = ()
     if job.engine != "athena":  # Athena's tables are over the logs where they lie: nothing to ingest
         files = list_sources(list(job.logs), days=DateRange.of(job.since, job.until), buckets=buckets,
                              max_workers=job.workers, stats=stats, **job.aws.as_kwargs())
