@@ -241,7 +241,9 @@ def test_one_bad_record_rejects_itself_and_no_other(bad: bytes, reason: str, bom
 
 def test_a_file_with_a_bom_is_read_as_without() -> None:
     data = orjson.dumps({"Records": [GOOD]})
-    assert read_natively(b"\xef\xbb\xbf" + data, "f").equals(read_natively(data, "f"))
+    with_bom, without = read_natively(b"\xef\xbb\xbf" + data, "f"), read_natively(data, "f")
+    assert with_bom is not None and without is not None and with_bom.table.num_rows == 1
+    assert with_bom.table.equals(without.table) and with_bom.rejects == without.rejects == []
 
 
 # --- fuzz: mutated files at both readers ------------------------------------------------------------------

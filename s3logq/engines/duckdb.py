@@ -228,10 +228,11 @@ def read_parts_sql(paths: list[str], connection: duckdb.DuckDBPyConnection) -> s
     by_schema: dict[object, list[str]] = {}
     for path in paths:
         by_schema.setdefault(tuple(schemas.get(path, [path])), []).append(path)
-    # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings.
+    # A view cannot take parameters; the paths are the lake's own, quoted as SQL strings. No hive partitioning:
+    # the `day=` folders are the lake's layout, not a column of its tables (Spark and Athena have none).
     return " UNION ALL BY NAME ".join(
         "SELECT * FROM read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in group) + "], "
-        "union_by_name = true)" for group in by_schema.values())
+        "union_by_name = true, hive_partitioning = false)" for group in by_schema.values())
 
 
 def empty_table(table_name: str) -> pa.Table:
