@@ -174,3 +174,14 @@ def test_a_killed_ingest_leaves_the_lake_as_before_and_the_next_run_completes(tm
         (lines, lines)]
     parquet_files = {str(p) for p in lake_dir.rglob("*.parquet")}
     assert parquet_files == set(Lake(lake_dir).part_files("access_log"))  # the killed runs' files are gone
+
+
+def test_the_tables_have_exactly_their_schemas_columns_not_the_day_folders(logs: Path, tmp_path: Path) -> None:
+    from s3logq.formats.access_log import ACCESS_SCHEMA
+    from s3logq.formats.cloudtrail import SCHEMA as CLOUDTRAIL_SCHEMA
+
+    lake = Lake(tmp_path / "lake")
+    ingest(lake, list_sources([str(logs)]))
+    engine = DuckDBEngine(lake)
+    assert engine.query("select * from access_log").column_names == ACCESS_SCHEMA.names
+    assert engine.query("select * from cloudtrail").column_names == CLOUDTRAIL_SCHEMA.names
