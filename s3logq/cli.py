@@ -410,6 +410,14 @@ def report_engine_option(aws_flags: bool) -> Callable[[Callable[..., Any]], Call
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for flag, help_text in reversed(_ATHENA_FLAGS[:3] + (_ATHENA_FLAGS[3:] if aws_flags else ())):
             command = click.option(flag, expose_value=False, callback=_keep_athena_flag, help=help_text)(command)
+        command = click.option("--show-sql", is_flag=True, expose_value=False, callback=_keep_scan_flag,
+                               help="athena, with --dry-run: each query's SQL and execution parameters too")(command)
+        command = click.option("--max-scan-gb", type=click.FloatRange(min=0), expose_value=False,
+                               callback=_keep_scan_flag, help="athena: refuse to submit any query when all of them "
+                               "together may scan (listed in S3 first) over this many GB")(command)
+        command = click.option("--dry-run", is_flag=True, expose_value=False, callback=_keep_scan_flag,
+                               help="athena: print the queries, their scan estimate and its price; submit "
+                               "nothing")(command)
         return click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="duckdb",
                             show_default=True, help="query engine (spark needs pyspark and Java 17+; athena runs "
                             "over the tables of `s3logq athena setup`, not the lake)")(command)
@@ -446,6 +454,28 @@ def _print_dry_run(sql: str, params: dict[str, object], since: datetime | None, 
     text, values = athena_sql(sql, params, since, until)
     options = AthenaOptions.from_env(**click.get_current_context().meta.get("athena", {}))
     click.echo(dry_run_text(text, [literal(v) for v in values], estimate_for(sql, since, until, options)))
+
+
+def _athena_plan_checked(engine_name: str, plan: Callable[[], list], command: str) -> bool:
+    """For a command of many Athena queries: with --dry-run, print them with their estimate (True: stop there);
+    with --max-scan-gb, refuse their sum over it before the first is submitted."""
+    scan = click.get_current_context().meta.setdefault("athena_scan", {})
+    dry_run = _athena_dry_run(engine_name)
+    if scan.get("show_sql") and not dry_run:
+        raise click.UsageError("--show-sql goes with --dry-run (it prints the SQL of each query, runs nothing)")
+    if not dry_run and scan.get("max_scan_gb") is None:
+        return False
+    from s3logq.athena.client import AthenaOptions
+    from s3logq.athena.plan import check_plan_limit, estimate_plan_for, plan_text
+
+    options = AthenaOptions.from_env(**click.get_current_context().meta.get("athena", {}))
+    estimate = estimate_plan_for(plan(), options)
+    if dry_run:
+        click.echo(plan_text(estimate, bool(scan.get("show_sql"))))
+        return True
+    check_plan_limit(estimate, scan["max_scan_gb"], command)
+    scan["max_scan_gb"] = None  # held to as a sum: each query is not listed and checked again
+    return False
 
 
 def _engine(engine_name: str, lake: Lake) -> Engine:
@@ -670,9 +700,14 @@ def investigate_command(lake: Lake, logs: tuple[str, ...], analyses: tuple[str, 
                         AwsOptions(profile, region, endpoint_url), workers or workers_for(logs), limit, report_path,
                         engine_name)
     engine = None
+    _athena_dry_run(engine_name)  # the Athena-only flags are a usage error on the others
     if engine_name == "athena":  # Athena takes investigate's own AWS flags
+        from s3logq.athena.plan import plan_investigation
+
         aws = {"profile": profile, "region": region, "endpoint_url": endpoint_url}
         click.get_current_context().meta.setdefault("athena", {}).update(aws)
+        if _athena_plan_checked(engine_name, lambda: plan_investigation(lake, job), "the investigation"):
+            return
         engine = _engine("athena", lake)
     undelivered: list[str] = []
 
@@ -965,6 +1000,12 @@ def report_command(lake: Lake, since: datetime | None, until: datetime | None, b
     from s3logq.report import write_report
 
     check_range(since, until)
+    if engine_name == "athena":
+        from s3logq.athena.plan import plan_report
+
+        if _athena_plan_checked(engine_name, lambda: plan_report(lake, since, until, buckets), "the report"):
+            return
+    _athena_dry_run(engine_name)  # the Athena-only flags are a usage error on the others
     if engine_name == "duckdb":
         click.echo(write_report(_existing(lake), output, since, until, buckets))
         return

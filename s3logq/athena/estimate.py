@@ -54,6 +54,14 @@ class ScanEstimate:
                 f"about ${self.cost_usd:.6f} at ${PRICE_PER_TB:g} per TB")
 
 
+@dataclass
+class Listings:
+    """What was listed already, so the many queries of one command list each S3 folder once."""
+
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # prefix -> (bytes, objects) under it
+    folders: dict[str, list[str]] = field(default_factory=dict)  # prefix -> the folder names right under it
+
+
 def tables_read(sql: str) -> list[str]:
     """The tables among `access_log`, `cloudtrail` and `rejects` that DuckDB-dialect `sql` reads (a CTE of the same
     name is not a read)."""
@@ -76,10 +84,12 @@ def day_range(since: datetime | None, until: datetime | None, first_day: date = 
 
 
 def estimate_scan(sql: str, since: datetime | None, until: datetime | None, settings: dict[str, Any], s3: Any,
-                  where: str = "the config file", today: date | None = None) -> ScanEstimate:
+                  where: str = "the config file", today: date | None = None,
+                  listed: Listings | None = None) -> ScanEstimate:
     """What Athena may read for `sql` over [since, until), by the locations in `settings` (the config's
-    [athena] table); EstimateError when a table it reads was never set up."""
-    estimate = ScanEstimate()
+    [athena] table); EstimateError when a table it reads was never set up. `listed` keeps each prefix's
+    (bytes, objects) across calls, so the queries of one command list a folder once."""
+    estimate, listed = ScanEstimate(), listed or Listings()
     lake = settings.get("lake", {}).get("location") if isinstance(settings.get("lake"), dict) else None
     for table in tables_read(sql):
         if lake:
@@ -93,12 +103,12 @@ def estimate_scan(sql: str, since: datetime | None, until: datetime | None, sett
             if record.get("template"):
                 first_day = date.fromisoformat(str(record.get("first_day", FIRST_DAY)))
                 prefixes = _template_prefixes(s3, record["template"], record.get("projection", {}),
-                                              day_range(since, until, first_day, today))
+                                              day_range(since, until, first_day, today), listed)
                 how = f"{len(prefixes)} day folder(s) under {record['location']}"
             else:
                 prefixes = [record["location"]]
                 how = f"all of {record['location']} (SimplePrefix: Athena reads the whole prefix)"
-        size, count = _sizes(s3, prefixes)
+        size, count = _sizes(s3, prefixes, listed.sizes)
         estimate.scanned_bytes += size
         estimate.objects += count
         estimate.sources.append(f"{table}: {_size(size)} in {count:,} objects, {how}")
@@ -113,7 +123,8 @@ def _lake_prefixes(lake: str, table: str, since: datetime | None, until: datetim
     return [f"{root}day={day:%Y-%m-%d}/" for day in day_range(since, until, FIRST_DAY, today)]
 
 
-def _template_prefixes(s3: Any, template: str, projection: dict[str, Iterable[str]], days: list[date]) -> list[str]:
+def _template_prefixes(s3: Any, template: str, projection: dict[str, Iterable[str]], days: list[date],
+                       listed: Listings) -> list[str]:
     """The day folders of a projection template: each `${enum}` folder kept when it exists in S3 and is one
     of its projected values (one delimited listing per level, so 30 projected regions cost one call)."""
     prefixes = [""]
@@ -125,7 +136,10 @@ def _template_prefixes(s3: Any, template: str, projection: dict[str, Iterable[st
             prefixes = [f"{p}{day:%Y/%m/%d}/" for p in prefixes for day in days]
         else:
             values = set(projection.get(piece, ()))
-            prefixes = [p + folder for p in prefixes for folder in _folders(s3, p) if folder in values]
+            for prefix in prefixes:
+                if prefix not in listed.folders:
+                    listed.folders[prefix] = _folders(s3, prefix)
+            prefixes = [p + folder for p in prefixes for folder in listed.folders[p] if folder in values]
     return prefixes
 
 
@@ -138,8 +152,8 @@ def _folders(s3: Any, uri: str) -> list[str]:
     return names
 
 
-def _sizes(s3: Any, prefixes: list[str]) -> tuple[int, int]:
-    """(bytes, objects) under the prefixes, listed a few at a time."""
+def _sizes(s3: Any, prefixes: list[str], listed: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """(bytes, objects) under the prefixes, listed a few at a time (those in `listed` not again)."""
 
     def one(uri: str) -> tuple[int, int]:
         bucket, prefix = _split(uri)
@@ -150,9 +164,10 @@ def _sizes(s3: Any, prefixes: list[str]) -> tuple[int, int]:
                 count += 1
         return size, count
 
+    missing = sorted(set(prefixes) - listed.keys())
     with ThreadPoolExecutor(_LISTING_WORKERS) as pool:
-        totals = list(pool.map(one, prefixes))
-    return sum(t[0] for t in totals), sum(t[1] for t in totals)
+        listed.update(zip(missing, pool.map(one, missing), strict=True))
+    return sum(listed[p][0] for p in prefixes), sum(listed[p][1] for p in prefixes)
 
 
 def _pages(s3: Any, **request: Any) -> Iterable[dict]:
@@ -192,12 +207,16 @@ def estimate_for(sql: str, since: datetime | None, until: datetime | None, optio
     """The estimate for `sql` with the locations the config file records, listed with `options`' AWS
     settings (an AthenaOptions). No Athena call."""
     from s3logq.config import athena_settings, config_path
+
+    return estimate_scan(sql, since, until, athena_settings(), s3_client_for(options), where=str(config_path()))
+
+
+def s3_client_for(options: Any) -> Any:
+    """An S3 client with `options`' profile, region and endpoint (an AthenaOptions)."""
     from s3logq.sources import SourceError
     from s3logq.sources.s3 import make_client
 
-    settings = athena_settings()
     try:
-        s3 = make_client("s3", options.profile, options.region, options.endpoint_url)
+        return make_client("s3", options.profile, options.region, options.endpoint_url)
     except SourceError as error:
         raise EstimateError(str(error)) from None
-    return estimate_scan(sql, since, until, settings, s3, where=str(config_path()))
