@@ -233,3 +233,18 @@ def test_a_long_listing_shows_progress_on_a_terminal(s3, tmp_path):
     os.close(main)
     assert b"listing the logs" in shown
     assert b"500 files found" in shown
+
+
+def test_the_region_comes_from_aws_region_too_and_none_is_one_line(monkeypatch, tmp_path) -> None:
+    from s3logq.sources import SourceError
+    from s3logq.sources.s3 import make_client
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no profile region to fall back on
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    assert make_client("athena").meta.region_name == "eu-west-3"
+    assert make_client("athena", region="us-east-2").meta.region_name == "us-east-2"  # the flag wins
+    monkeypatch.delenv("AWS_REGION")
+    with pytest.raises(SourceError, match="^no AWS region for athena: give --region"):
+        make_client("athena")

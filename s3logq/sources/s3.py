@@ -79,17 +79,23 @@ def split_uri(uri: str) -> tuple[str, str]:
 def make_client(service: str = "s3", profile: str | None = None, region: str | None = None,
                 endpoint_url: str | None = None, max_pool_connections: int = DEFAULT_WORKERS,
                 attempts: int = 10, read_timeout: float = READ_TIMEOUT_SECONDS) -> Any:
-    """A boto3 client with adaptive retries; credentials and endpoint come from boto3's usual chain."""
+    """A boto3 client with adaptive retries; credentials and endpoint come from boto3's usual chain, the region
+    also from AWS_REGION (which the AWS CLI and SDKs read and botocore does not)."""
+    import os
+
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, NoRegionError
 
     config = Config(retries={"mode": "adaptive", "max_attempts": attempts},
                     connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout,
                     max_pool_connections=max(10, max_pool_connections))
     try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
+        session = boto3.session.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION"))
         return session.client(service, endpoint_url=endpoint_url, config=config)
+    except NoRegionError:
+        raise SourceError(f"no AWS region for {service}: give --region, or set AWS_REGION, or use a profile "
+                          "that has one") from None
     except BotoCoreError as error:  # unknown profile, bad endpoint URL: the message names it, never a secret
         raise SourceError(str(error)) from None
 
