@@ -21,13 +21,6 @@ from s3logq.report.data import ReportData, build_report_data
 from s3logq.sources import list_sources
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# Detections whose SQL uses a DuckDB function Spark lacks (date_bin, arg_min_null, to_days, ...): the Spark
-# report must name them as left out rather than count without them silently.
-NOT_ON_SPARK = {"access-denied-burst", "anonymous-reads-new", "egress-spike", "first-seen-requester",
-                "mass-deletion", "lifecycle-expires-everything", "mass-deletion-trail",
-                "replication-to-other-account", "sse-c-encryption"}
-
-
 @pytest.fixture(scope="module", autouse=True)
 def spark() -> Iterator[None]:
     spark_session()
@@ -75,13 +68,9 @@ def test_report_data_from_spark_equals_duckdbs(lake: Lake) -> None:
                  "lifecycle", "config_changes", "config_source", "bucket_traffic", "top_objects", "top_ips",
                  "error_codes", "deletions", "empty", "period_unit", "ingested"):
         assert right[name] == left[name], name
-    assert spark.engine == "spark" and duckdb.left_out == []
-    (note,) = spark.left_out
-    assert note.startswith(f"{len(NOT_ON_SPARK)} detection(s) could not run on spark")
-    assert {name.strip(" .") for name in note.split(": ", 1)[1].split(",")} == NOT_ON_SPARK
-    # every finding of the detections that ran on Spark, and none else
-    expected = [f for f in duckdb.findings if f.detection not in NOT_ON_SPARK]
-    assert expected and spark.findings == expected
+    # every detection runs on Spark: nothing left out, and DuckDB's findings
+    assert spark.engine == "spark" and duckdb.left_out == spark.left_out == []
+    assert duckdb.findings and spark.findings == duckdb.findings
     # the analyses' first rows and real counts; latency-summary's approximate percentiles are each engine's own
     assert [a.name for a in spark.analyses] == [a.name for a in duckdb.analyses]
     for ours, theirs in zip(spark.analyses, duckdb.analyses, strict=True):

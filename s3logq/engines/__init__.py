@@ -7,6 +7,7 @@ Athena means adding a module here, not touching the analyses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,21 @@ def _spark_percentile(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# the name a positional placeholder has until the SQL is written (no analysis names a parameter like it)
+_MARKER = "s3logq_parameter_"
+
+
+def _spark_json_list(node: exp.Expression) -> exp.Expression:
+    """DuckDB's CAST(json AS JSON[]) (a JSON array as a list of its elements' JSON texts) is Spark's
+    from_json(json, 'array<string>'), which has TRY_CAST's NULL for text that is no array: Spark has no JSON type."""
+    from sqlglot import exp
+
+    if (isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.ARRAY)
+            and [e.this for e in node.to.expressions] == [exp.DataType.Type.JSON]):
+        return exp.Anonymous(this="from_json", expressions=[node.this.copy(), exp.Literal.string("array<string>")])
+    return node
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How an engine differs in SQL: its sqlglot dialect, and how it takes bound parameters."""
@@ -90,7 +106,7 @@ class Dialect:
 
 DIALECTS = {"trino": Dialect("trino", positional=True, exact_percentiles=False),
             "athena": Dialect("athena", positional=True, exact_percentiles=False),
-            "spark": Dialect("spark", positional=False, rewrites=(_spark_json_null, _spark_percentile)),
+            "spark": Dialect("spark", positional=False, rewrites=(_spark_json_null, _spark_percentile, _spark_json_list)),
             "duckdb": Dialect("duckdb", positional=False)}
 
 
@@ -110,7 +126,8 @@ def render(sql: str | exp.Expression, params: dict[str, object],
     def placeholder(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder) and node.name:
             names.append(node.name)
-            return exp.Placeholder() if target.positional else node
+            # sqlglot visits a WITH after the query that uses it: a marker per placeholder, put in text order below
+            return exp.Placeholder(this=f"{_MARKER}{len(names) - 1}") if target.positional else node
         return node
 
     # a tree is taken as is: DuckDB text written by sqlglot does not always read back the same (json_extract
@@ -120,5 +137,6 @@ def render(sql: str | exp.Expression, params: dict[str, object],
         tree = tree.transform(rewrite)
     text = tree.sql(dialect=target.name)
     if target.positional:
-        return text, [params[name] for name in names]
+        in_text_order = [names[int(number)] for number in re.findall(rf":{_MARKER}(\d+)\b", text)]
+        return re.sub(rf":{_MARKER}\d+\b", "?", text), [params[name] for name in in_text_order]
     return text, {name: params[name] for name in names}

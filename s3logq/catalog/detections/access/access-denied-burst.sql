@@ -10,11 +10,12 @@
 -- identity: bucket_name, actor, window_start
 -- evidence: run access-denied --bucket {bucket_name} --requester {principal} --ip {source_ip} --since {window_start} --until {window_end}
 WITH denied AS (
-  SELECT *, time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), request_time) AS window_start
+  SELECT *, to_timestamp(floor(epoch(request_time) / (60 * $window_minutes)) * (60 * $window_minutes)) AS window_start
   FROM access_log
   WHERE httpstatus = 403
     AND ($since IS NULL
-         OR request_time >= time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), CAST($since AS TIMESTAMPTZ)))
+         OR request_time >= to_timestamp(floor(epoch(CAST($since AS TIMESTAMPTZ)) / (60 * $window_minutes))
+                                  * (60 * $window_minutes)))
     AND ($until IS NULL OR request_time < $until)
 )
 -- authenticated requests are grouped by requester, anonymous ones by IP
@@ -22,7 +23,7 @@ SELECT max(request_time) AS event_time, bucket_name, arg_max(key, request_time) 
        requester AS principal, arg_max(remoteip, request_time) AS source_ip,
        count(*) || ' requests denied in ' || $window_minutes || ' minutes ('
          || array_to_string(list_sort(list_distinct(list(operation))), ', ') || ')' AS detail,
-       window_start, window_start + to_minutes(CAST($window_minutes AS BIGINT)) AS window_end,
+       window_start, window_start + $window_minutes * INTERVAL 1 MINUTE AS window_end,
        coalesce(requester, remoteip) AS actor, count(*) AS denied
 FROM denied
 GROUP BY bucket_name, requester, coalesce(requester, remoteip), window_start

@@ -20,14 +20,14 @@ WITH daily AS (
   WHERE requester IS NOT NULL
     AND bytessent > 0
     AND ($since IS NULL OR request_time >= date_trunc('day', CAST($since AS TIMESTAMPTZ))
-                                          - to_days(CAST($baseline_days AS INTEGER)))
+                                          - $baseline_days * INTERVAL 1 DAY)
     AND ($until IS NULL OR request_time < $until)
   GROUP BY bucket_name, requester, date_trunc('day', request_time)
 ),
 compared AS (
   SELECT d.*, (SELECT sum(b.bytes) FROM daily AS b
                WHERE b.bucket_name = d.bucket_name AND b.requester = d.requester
-                 AND b.day < d.day AND b.day >= d.day - to_days(CAST($baseline_days AS INTEGER)))
+                 AND b.day < d.day AND b.day >= d.day - $baseline_days * INTERVAL 1 DAY)
                 / $baseline_days AS daily_average
   FROM daily AS d
   WHERE $since IS NULL OR d.day >= date_trunc('day', CAST($since AS TIMESTAMPTZ))

@@ -24,14 +24,16 @@ actors AS (
   SELECT bucket_name, 'ip', remoteip, request_time, remoteip, requester, key, operation, log_file, log_line
   FROM requests WHERE remoteip IS NOT NULL
 ),
-firsts AS (
-  SELECT bucket_name, actor_kind, actor, min(request_time) AS first_time,
-         arg_min_null(remoteip, (request_time, log_file, log_line)) AS remoteip,
-         arg_min_null(requester, (request_time, log_file, log_line)) AS requester,
-         arg_min_null(key, (request_time, log_file, log_line)) AS key,
-         arg_min_null(operation, (request_time, log_file, log_line)) AS operation
+ranked AS (
+  -- each actor's first request on the bucket: the earliest, then the first in the log files (a tie in time)
+  SELECT *, row_number() OVER (PARTITION BY bucket_name, actor_kind, actor
+                               ORDER BY request_time, log_file, log_line) AS actor_rank
   FROM actors
-  GROUP BY bucket_name, actor_kind, actor
+),
+firsts AS (
+  SELECT bucket_name, actor_kind, actor, request_time AS first_time, remoteip, requester, key, operation
+  FROM ranked
+  WHERE actor_rank = 1
 ),
 bucket_history AS (
   SELECT bucket_name, min(request_time) AS first_logged FROM access_log GROUP BY bucket_name
@@ -42,5 +44,5 @@ SELECT f.first_time AS event_time, f.bucket_name, f.key AS object_key, f.request
 FROM firsts AS f
 JOIN bucket_history AS h USING (bucket_name)
 WHERE ($since IS NULL OR f.first_time >= $since)
-  AND f.first_time >= h.first_logged + to_days(CAST($min_history_days AS INTEGER))
+  AND f.first_time >= h.first_logged + $min_history_days * INTERVAL 1 DAY
 ORDER BY event_time, bucket_name, actor_kind, actor

@@ -10,18 +10,19 @@
 -- identity: bucket_name, principal, window_start
 -- evidence: run deletions --bucket {bucket_name} --requester {principal} --since {window_start} --until {window_end}
 WITH deletes AS (
-  SELECT *, time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), request_time) AS window_start
+  SELECT *, to_timestamp(floor(epoch(request_time) / (60 * $window_minutes)) * (60 * $window_minutes)) AS window_start
   FROM access_log
   WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
     AND httpstatus BETWEEN 200 AND 299
     AND ($since IS NULL
-         OR request_time >= time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), CAST($since AS TIMESTAMPTZ)))
+         OR request_time >= to_timestamp(floor(epoch(CAST($since AS TIMESTAMPTZ)) / (60 * $window_minutes))
+                                  * (60 * $window_minutes)))
     AND ($until IS NULL OR request_time < $until)
 )
 SELECT max(request_time) AS event_time, bucket_name, arg_max(key, request_time) AS object_key,
        requester AS principal, arg_max(remoteip, request_time) AS source_ip,
        count(*) || ' objects deleted in ' || $window_minutes || ' minutes' AS detail,
-       window_start, window_start + to_minutes(CAST($window_minutes AS BIGINT)) AS window_end,
+       window_start, window_start + $window_minutes * INTERVAL 1 MINUTE AS window_end,
        count(*) AS objects
 FROM deletes
 GROUP BY bucket_name, requester, window_start

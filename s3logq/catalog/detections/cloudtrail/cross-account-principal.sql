@@ -24,9 +24,9 @@ WITH calls AS (
 )
 SELECT min(event_time) AS event_time, bucket_name, arg_min(object_key, event_time) AS object_key, principal,
        arg_min(sourceipaddress, event_time) AS source_ip,
-       'principal of account ' || any_value(useridentity.accountid) || ' made ' || count(*) || CASE WHEN count(*) = 1 THEN ' call (' ELSE ' calls (' END
+       'principal of account ' || min(useridentity.accountid) || ' made ' || count(*) || CASE WHEN count(*) = 1 THEN ' call (' ELSE ' calls (' END
          || array_to_string(list_sort(list_distinct(list(eventname))), ', ') || ')' AS detail,
-       any_value(useridentity.accountid) AS principal_account, count(*) AS calls
+       min(useridentity.accountid) AS principal_account, count(*) AS calls
 FROM calls
 GROUP BY bucket_name, principal
 ORDER BY event_time, bucket_name, principal

@@ -19,17 +19,19 @@ WITH events AS (
     AND ($until IS NULL OR event_time < $until)
 ),
 rules AS (
-  -- one rule is an object, several an array
-  SELECT eventid, unnest(CASE WHEN json_type(rules) = 'ARRAY' THEN CAST(rules AS JSON[]) ELSE [rules] END) AS rule
-  FROM events
-  WHERE rules IS NOT NULL
+  -- several rules are an array, one rule an object (it casts to no list)
+  SELECT eventid, rule FROM events, unnest(TRY_CAST(rules AS JSON[])) AS listed(rule)
+  UNION ALL
+  SELECT eventid, rules FROM events WHERE rules IS NOT NULL AND TRY_CAST(rules AS JSON[]) IS NULL
 ),
 expiring AS (
   SELECT eventid,
-         min(least(TRY_CAST(json_extract_string(rule, '$.Expiration.Days') AS INTEGER),
-                   TRY_CAST(json_extract_string(rule, '$.NoncurrentVersionExpiration.NoncurrentDays') AS INTEGER)))
-           AS days
-  FROM rules
+         min(least(coalesce(expiration_days, noncurrent_days), coalesce(noncurrent_days, expiration_days)))
+           AS days  -- Trino's least is NULL when either is: the coalesces make it DuckDB's and Spark's
+  FROM (SELECT *, TRY_CAST(json_extract_string(rule, '$.Expiration.Days') AS INTEGER) AS expiration_days,
+               TRY_CAST(json_extract_string(rule, '$.NoncurrentVersionExpiration.NoncurrentDays') AS INTEGER)
+                 AS noncurrent_days
+        FROM rules) AS rule_days
   WHERE json_extract_string(rule, '$.Status') = 'Enabled'
     AND coalesce(json_extract_string(rule, '$.Prefix'), '') = ''
     AND coalesce(json_extract_string(rule, '$.Filter.Prefix'), '') = ''

@@ -12,23 +12,24 @@
 WITH deletes AS (
   SELECT *,
          coalesce(user_arn, nullif(useridentity.invokedby, ''), nullif(useridentity.accountid, '')) AS principal,
-         time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), event_time) AS window_start,
+         to_timestamp(floor(epoch(event_time) / (60 * $window_minutes)) * (60 * $window_minutes)) AS window_start,
+         -- a DeleteObjects of several keys lists them in an array; of one key, an object (no array length)
          CASE WHEN eventname = 'DeleteObject' THEN 1
-              WHEN json_type(json_extract(requestparameters, '$.delete.Object')) = 'ARRAY'
-                THEN json_array_length(json_extract(requestparameters, '$.delete.Object'))
-              ELSE 1 END AS objects
+              ELSE coalesce(nullif(json_array_length(json_extract(requestparameters, '$.delete.Object')), 0), 1)
+              END AS objects
   FROM cloudtrail
   WHERE eventsource = 's3.amazonaws.com'
     AND errorcode IS NULL
     AND eventname IN ('DeleteObject', 'DeleteObjects')
     AND ($since IS NULL
-         OR event_time >= time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), CAST($since AS TIMESTAMPTZ)))
+         OR event_time >= to_timestamp(floor(epoch(CAST($since AS TIMESTAMPTZ)) / (60 * $window_minutes))
+                                  * (60 * $window_minutes)))
     AND ($until IS NULL OR event_time < $until)
 )
 SELECT max(event_time) AS event_time, bucket_name, arg_max(object_key, event_time) AS object_key, principal,
        arg_max(sourceipaddress, event_time) AS source_ip,
        sum(objects) || ' objects deleted in ' || $window_minutes || ' minutes' AS detail,
-       window_start, window_start + to_minutes(CAST($window_minutes AS BIGINT)) AS window_end,
+       window_start, window_start + $window_minutes * INTERVAL 1 MINUTE AS window_end,
        sum(objects) AS objects
 FROM deletes
 GROUP BY bucket_name, principal, window_start

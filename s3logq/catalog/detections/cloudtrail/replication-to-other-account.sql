@@ -25,5 +25,5 @@ SELECT event_time, bucket_name, object_key,
        'replication to account ' || array_to_string(list_sort(other_accounts), ', ') AS detail,
        eventid, eventname, account_id
 FROM events
-WHERE len(other_accounts) > 0
+WHERE array_length(other_accounts) > 0
 ORDER BY event_time, eventid

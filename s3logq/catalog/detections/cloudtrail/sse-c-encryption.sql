@@ -13,20 +13,21 @@
 WITH writes AS (
   SELECT *,
          coalesce(user_arn, nullif(useridentity.invokedby, ''), nullif(useridentity.accountid, '')) AS principal,
-         time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), event_time) AS window_start
+         to_timestamp(floor(epoch(event_time) / (60 * $window_minutes)) * (60 * $window_minutes)) AS window_start
   FROM cloudtrail
   WHERE eventsource = 's3.amazonaws.com'
     AND errorcode IS NULL
     AND eventname IN ('PutObject', 'CopyObject', 'CreateMultipartUpload')
     AND requestparameters LIKE '%x-amz-server-side-encryption-customer-algorithm%'
     AND ($since IS NULL
-         OR event_time >= time_bucket(to_minutes(CAST($window_minutes AS BIGINT)), CAST($since AS TIMESTAMPTZ)))
+         OR event_time >= to_timestamp(floor(epoch(CAST($since AS TIMESTAMPTZ)) / (60 * $window_minutes))
+                                  * (60 * $window_minutes)))
     AND ($until IS NULL OR event_time < $until)
 )
 SELECT max(event_time) AS event_time, bucket_name, arg_max(object_key, event_time) AS object_key, principal,
        arg_max(sourceipaddress, event_time) AS source_ip,
        count(*) || CASE WHEN count(*) = 1 THEN ' object' ELSE ' objects' END || ' written with SSE-C keys in ' || $window_minutes || ' minutes' AS detail,
-       window_start, window_start + to_minutes(CAST($window_minutes AS BIGINT)) AS window_end,
+       window_start, window_start + $window_minutes * INTERVAL 1 MINUTE AS window_end,
        count(*) AS objects
 FROM writes
 GROUP BY bucket_name, principal, window_start

@@ -1,0 +1,35 @@
+"""Every detection on real Spark (pyspark, local mode) finds what DuckDB finds on the detection story: the same
+findings (identity and finding_id, severity, times, who, where, detail, evidence) in the same order, with default
+thresholds and at the edges of the DuckDB tests. One SparkSession for the module, stopped at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from detection_parity import case_id, cases, findings_on, story_lake
+
+from s3logq.engines.duckdb import DuckDBEngine
+from s3logq.engines.spark import SparkEngine, spark_session, stop_spark
+from s3logq.lake import Lake
+
+CASES = cases()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def spark() -> Iterator[None]:
+    spark_session()
+    yield
+    stop_spark()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    return story_lake(tmp_path_factory.mktemp("detect-spark") / "lake")
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_every_detection_on_spark_finds_what_duckdb_finds(lake: Lake, case) -> None:
+    detection, window, overrides = case
+    native = findings_on(DuckDBEngine(lake), detection, window, overrides)
+    assert findings_on(SparkEngine(lake), detection, window, overrides) == native
