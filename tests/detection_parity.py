@@ -58,9 +58,10 @@ def case_id(case: tuple) -> str:
 
 
 def compared(findings: list[Finding]) -> list[tuple]:
-    """What must be equal on every engine: identity (and so finding_id), severity, times, who, where, detail."""
+    """What must be equal on every engine: identity (and so finding_id), severity, times, who, where, detail,
+    and the detection's own columns as `detect` writes them (json: a count is a number on every engine)."""
     return [(f.finding_id, f.severity, f.event_time, f.bucket_name, f.object_key, f.principal, f.source_ip,
-             f.detail, f.identity, f.evidence) for f in findings]
+             f.detail, f.identity, f.evidence, f.as_row()["facts"]) for f in findings]
 
 
 def findings_on(engine: Engine, detection: Detection, window: tuple, overrides: dict[str, object]) -> list[tuple]:

@@ -123,6 +123,14 @@ def test_mass_deletion_window_minutes_is_used(engine):
         ("03-10 10:04", PROD, "invoices/5.pdf", MALLORY, "203.0.113.66", "5 objects deleted in 5 minutes")]
 
 
+def test_mass_deletion_windows_start_on_the_clock(engine):
+    # 5-minute windows from midnight UTC: mallory's five deletes 10:00-10:04 are the window [10:00, 10:05)
+    (finding,) = run_detection(engine, find_detection("mass-deletion"), SINCE, UNTIL,
+                               {"min_objects": 5, "window_minutes": 5})
+    assert finding.identity == {"bucket_name": PROD, "principal": MALLORY, "window_start": "2024-03-10T10:00:00Z"}
+    assert finding.evidence.endswith("--since 2024-03-10T10:00:00Z --until 2024-03-10T10:05:00Z")
+
+
 def test_mass_deletion_looks_back_to_the_start_of_the_window(engine):
     # a window [10:03, 11:00) still counts the whole 10:00-10:10 window of mallory
     assert [row[5] for row in found(engine, "mass-deletion", parse_when("2024-03-10T10:03:00"),

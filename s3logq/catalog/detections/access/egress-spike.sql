@@ -13,7 +13,7 @@
 -- history: all
 -- evidence: run top-requesters --bucket {bucket_name} --since {day} --until {day_end}
 WITH daily AS (
-  SELECT bucket_name, requester, date_trunc('day', request_time) AS day, sum(bytessent) AS bytes,
+  SELECT bucket_name, requester, date_trunc('day', request_time) AS day, CAST(sum(bytessent) AS BIGINT) AS bytes,
          max(request_time) AS last_time, arg_max(remoteip, request_time) AS last_ip,
          arg_max(key, request_time) AS last_key
   FROM access_log

@@ -30,7 +30,7 @@ SELECT max(event_time) AS event_time, bucket_name, arg_max(object_key, event_tim
        arg_max(sourceipaddress, event_time) AS source_ip,
        sum(objects) || ' objects deleted in ' || $window_minutes || ' minutes' AS detail,
        window_start, window_start + $window_minutes * INTERVAL 1 MINUTE AS window_end,
-       sum(objects) AS objects
+       CAST(sum(objects) AS BIGINT) AS objects
 FROM deletes
 GROUP BY bucket_name, principal, window_start
 HAVING sum(objects) >= $min_objects
