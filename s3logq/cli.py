@@ -919,19 +919,30 @@ def detections_command(fmt: str | None, output: str | None) -> None:
               help="write to a file or s3:// URI instead of the terminal (- for standard output)")
 @click.option("--format", "-f", "fmt", type=click.Choice([*FORMATS, "ocsf"]),
               help="table (default on a terminal), csv, json, parquet, or ocsf (OCSF Detection Finding JSON)")
+@engine_option
 @click.pass_obj
 @_fail_cleanly
 def detect_command(lake: Lake, since: datetime | None, until: datetime | None, min_severity: str,
-                   buckets: tuple[str, ...], thresholds: tuple[str, ...], output: str | None, fmt: str | None) -> None:
-    """Run every detection over the lake and print every finding, newest first."""
-    from s3logq.detect import find_all, findings_table, ocsf_json, parse_thresholds
+                   buckets: tuple[str, ...], thresholds: tuple[str, ...], output: str | None, fmt: str | None,
+                   engine_name: str) -> None:
+    """Run every detection over the lake (or, with --engine athena, Athena's tables) and print every finding,
+    newest first."""
+    from s3logq.detect import detection_queries, find_all, findings_table, ocsf_json, parse_thresholds
     from s3logq.output import write_bytes
 
     check_range(since, until)
     if fmt != "ocsf":
         format_for(output, fmt)  # a bad --format/--output is said before the lake is looked at
-    findings = find_all(get_engine("duckdb", _existing(lake)), since, until, thresholds=parse_thresholds(thresholds),
-                        min_severity=min_severity, lake_option=None if str(lake.root) == "s3logq-lake" else str(lake.root))
+    settings = parse_thresholds(thresholds)
+    if _athena_dry_run(engine_name):  # each detection's query, with its own estimate: nothing is submitted
+        for detection, params, read_since in detection_queries(since, until, settings, min_severity):
+            click.echo(f"-- {detection.name} ({detection.log_type}): {detection.title}")
+            _print_dry_run(detection.sql, params, read_since, until)
+        return
+    engine = _engine(engine_name, lake)
+    on_lake = engine_name != "athena" and str(lake.root) != "s3logq-lake"  # evidence commands name the lake
+    findings = find_all(engine, since, until, thresholds=settings, min_severity=min_severity,
+                        lake_option=str(lake.root) if on_lake else None)
     findings = [f for f in findings if not buckets or f.bucket_name is None or f.bucket_name in buckets]
     if fmt == "ocsf":
         data = ocsf_json(list(reversed(findings)))
@@ -940,12 +951,15 @@ def detect_command(lake: Lake, since: datetime | None, until: datetime | None, m
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
-        return
-    table = findings_table(findings, newest_first=True)
-    if format_for(output, fmt) == "table":  # the terminal gets what fits: csv, json and parquet get every column
-        table = table.select(["event_time", "severity", "detection", "bucket_name", "object_key", "principal",
-                              "source_ip", "detail"])
-    _emit(table, fmt, output, title="Findings (newest first)")
+    else:
+        table = findings_table(findings, newest_first=True)
+        if format_for(output, fmt) == "table":  # the terminal gets what fits: csv, json, parquet get every column
+            table = table.select(["event_time", "severity", "detection", "bucket_name", "object_key", "principal",
+                                  "source_ip", "detail"])
+        _emit(table, fmt, output, title="Findings (newest first)")
+    for line in getattr(engine, "notes", []):
+        click.echo(line, err=True)
+    _athena_total(engine)
 
 
 @cli.command("watch")
@@ -965,7 +979,9 @@ def watch_command(lake: Lake, sources: tuple[str, ...], every: str, notify_targe
                   min_severity: str, once: bool, thresholds: tuple[str, ...], workers: int | None,
                   profile: str | None, region: str | None, endpoint_url: str | None) -> None:
     """Each cycle: ingest the new log files, run every detection over the new data, and deliver each new
-    finding once to every --notify target (retried next cycle when a target is down). One line per cycle."""
+    finding once to every --notify target (retried next cycle when a target is down). One line per cycle.
+
+    Detections run on the local lake with DuckDB (no --engine: the logs are ingested here first)."""
     from s3logq.catalog.detection import find_detection
     from s3logq.detect import parse_thresholds
     from s3logq.ingest import workers_for

@@ -91,14 +91,28 @@ def _plain(value: object) -> object:
     return str(value)
 
 
+def read_since(detection: Detection, since: datetime | None) -> datetime | None:
+    """From when a detection reads the logs: windowed ones a day before `since`, whole-history ones all of them."""
+    return None if detection.whole_history or since is None else since - timedelta(days=LOOKBACK_DAYS)
+
+
+def detection_queries(since: datetime | None = None, until: datetime | None = None,
+                      thresholds: dict[str, dict[str, object]] | None = None,
+                      min_severity: str = "info") -> list[tuple[Detection, dict[str, object], datetime | None]]:
+    """What `find_all` would send an engine: each detection at or above a severity, its bound values, and
+    from when it reads (for an estimate before anything runs)."""
+    thresholds = thresholds or {}
+    wanted = SEVERITIES.index(min_severity)
+    return [(d, d.bind(since, until, thresholds.get(d.name)), read_since(d, since))
+            for d in load_detections() if d.severity_rank >= wanted]
+
+
 def run_detection(engine: Engine, detection: Detection, since: datetime | None = None,
                   until: datetime | None = None, overrides: dict[str, object] | None = None,
                   lake_option: str | None = None) -> list[Finding]:
     """The findings of one detection whose time falls in [since, until), oldest first."""
     params = detection.bind(since, until, overrides)
-    # windowed detections look back at most a day before `since`; whole-history ones read every part
-    read_since = None if detection.whole_history or since is None else since - timedelta(days=LOOKBACK_DAYS)
-    table = engine.query(detection.sql, params, read_since, until)
+    table = engine.query(detection.sql, params, read_since(detection, since), until)
     findings = []
     for row in table.to_pylist():
         identity = {name: _identity_value(row[name]) for name in detection.identity}

@@ -6,16 +6,22 @@ the same (see test_athena_semantics)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 
 import pytest
 import sqlglot
+from click.testing import CliRunner
 from detection_parity import DAY, OVERRIDES, case_id, cases, findings_on, story_lake
 from test_athena_semantics import DuckDBAsAthena, athena_stand_in
 from test_athena_sql import assert_trino_runs
+from test_report_athena import WORKGROUP, DuckDBUnderAthenasName, _executions, can, server_fixture  # noqa: F401
 
 from s3logq.athena.client import AthenaOptions
 from s3logq.catalog.detection import load_detections
+from s3logq.cli import cli
+from s3logq.detect import find_all
 from s3logq.engines import render
 from s3logq.engines.athena import AthenaEngine, athena_sql
 from s3logq.engines.duckdb import DuckDBEngine
@@ -73,3 +79,30 @@ def test_positional_values_follow_the_text_even_from_a_with() -> None:
                           {"a": 1, "b": 2, "c": 3}, "athena")
     assert text == "WITH d AS (SELECT ? AS x FROM t WHERE y > ?) SELECT x, ? FROM d HAVING COUNT(*) > ?"
     assert values == [1, 2, 3, 1]
+
+
+def test_detect_on_athena_over_http_prints_duckdbs_findings_and_the_cost(server, lake: Lake) -> None:
+    """moto answers each detection with DuckDB's answer to the same query; every statement sent passes both
+    gates with its values bound, and the findings printed are DuckDB's."""
+    recorder = DuckDBUnderAthenasName(lake)
+    expected = find_all(recorder, DAY[0], None)  # what the command asks, in its order: detect --since 2024-03-10
+    assert len(recorder.answers) == len(load_detections()) and len(expected) == 33
+    can(server, recorder.answers)
+    before = len(_executions(server))
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "detect", "--engine", "athena", "--since",
+                                      "2024-03-10", "--format", "csv", "--workgroup", WORKGROUP, "--results",
+                                      "s3://athena-results/q/", "--endpoint-url", server.endpoint_url,
+                                      "--region", "us-east-1"])
+    assert result.exit_code == 0, result.output
+    sent = _executions(server)[before:]
+    assert len(sent) == len(load_detections())
+    for execution in sent:
+        assert_trino_runs(execution["Query"])
+        placeholders = list(sqlglot.parse_one(execution["Query"], read="trino").find_all(sqlglot.exp.Placeholder))
+        assert len(placeholders) == len(execution.get("ExecutionParameters", []))
+    printed = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["finding_id"], r["event_time"], r["detail"], r["facts"]) for r in printed] == [
+        (f.finding_id, f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ"), f.detail, f.as_row()["facts"])
+        for f in reversed(expected)]
+    assert not any("--lake" in r["evidence"] for r in printed)  # Athena's findings are not the lake's
+    assert result.stderr.strip().splitlines()[-1].startswith(f"athena: {len(sent)} queries")

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 from detection_parity import case_id, cases, findings_on, story_lake
 
+from s3logq.cli import cli
 from s3logq.engines.duckdb import DuckDBEngine
 from s3logq.engines.spark import SparkEngine, spark_session, stop_spark
 from s3logq.lake import Lake
@@ -33,3 +35,15 @@ def test_every_detection_on_spark_finds_what_duckdb_finds(lake: Lake, case) -> N
     detection, window, overrides = case
     native = findings_on(DuckDBEngine(lake), detection, window, overrides)
     assert findings_on(SparkEngine(lake), detection, window, overrides) == native
+
+
+def test_detect_on_spark_prints_duckdbs_findings(lake: Lake) -> None:
+    def detect(*engine: str) -> str:
+        result = CliRunner().invoke(cli, ["--lake", str(lake.root), "detect", "--since", "2024-03-10",
+                                          "--format", "csv", *engine])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    native = detect()
+    assert native.count("\n") == 34  # the header and 33 findings
+    assert detect("--engine", "spark") == native
