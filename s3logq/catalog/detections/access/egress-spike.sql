@@ -34,8 +34,9 @@ compared AS (
 )
 SELECT last_time AS event_time, bucket_name, last_key AS object_key, requester AS principal,
        last_ip AS source_ip,
-       bytes || ' bytes sent in a day, ' || round(bytes / daily_average, 1) || ' times the daily average of '
-         || round(daily_average) AS detail,
+       -- as decimals: Spark writes a double of 10,000,000 or more as 1.0E7
+       bytes || ' bytes sent in a day, ' || CAST(round(bytes / daily_average, 1) AS DECIMAL(38, 1))
+         || ' times the daily average of ' || CAST(round(daily_average) AS DECIMAL(38, 1)) AS detail,
        day, day + INTERVAL 1 DAY AS day_end, bytes, daily_average
 FROM compared
 WHERE daily_average > 0
