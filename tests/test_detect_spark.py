@@ -47,3 +47,11 @@ def test_detect_on_spark_prints_duckdbs_findings(lake: Lake) -> None:
     native = detect()
     assert native.count("\n") == 34  # the header and 33 findings
     assert detect("--engine", "spark") == native
+
+
+def test_arg_min_skips_rows_without_a_value_on_spark(lake: Lake) -> None:
+    # 198.51.100.9 first lists the bucket three times (no key, 11:00-11:02), then reads public/logo.png at 12:00:
+    # DuckDB's arg_min skips the rows without a key, Spark's min_by would answer NULL
+    sql = "SELECT arg_min(key, request_time) AS first_key FROM access_log WHERE remoteip = '198.51.100.9'"
+    assert SparkEngine(lake).query(sql).to_pylist() == DuckDBEngine(lake).query(sql).to_pylist() == [
+        {"first_key": "public/logo.png"}]

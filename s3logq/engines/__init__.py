@@ -77,6 +77,17 @@ def _spark_percentile(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _by_skips_nulls(node: exp.Expression) -> exp.Expression:
+    """DuckDB's arg_min/arg_max skip the rows whose value is NULL; Spark's and Trino's min_by/max_by keep them (a
+    listing's NULL key would be the answer): the FILTER makes them DuckDB's."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.ArgMax | exp.ArgMin) and not isinstance(node.parent, exp.Filter):
+        not_null = exp.Not(this=exp.Is(this=node.this.copy(), expression=exp.Null()))
+        return exp.Filter(this=node.copy(), expression=exp.Where(this=not_null))
+    return node
+
+
 # the name a positional placeholder has until the SQL is written (no analysis names a parameter like it)
 _MARKER = "s3logq_parameter_"
 
@@ -104,9 +115,10 @@ class Dialect:
     exact_percentiles: bool = True
 
 
-DIALECTS = {"trino": Dialect("trino", positional=True, exact_percentiles=False),
-            "athena": Dialect("athena", positional=True, exact_percentiles=False),
-            "spark": Dialect("spark", positional=False, rewrites=(_spark_json_null, _spark_percentile, _spark_json_list)),
+DIALECTS = {"trino": Dialect("trino", positional=True, rewrites=(_by_skips_nulls,), exact_percentiles=False),
+            "athena": Dialect("athena", positional=True, rewrites=(_by_skips_nulls,), exact_percentiles=False),
+            "spark": Dialect("spark", positional=False,
+                             rewrites=(_spark_json_null, _spark_percentile, _spark_json_list, _by_skips_nulls)),
             "duckdb": Dialect("duckdb", positional=False)}
 
 
