@@ -14,6 +14,7 @@ import pytest
 import sqlglot
 from click.testing import CliRunner
 from detection_parity import DAY, OVERRIDES, case_id, cases, findings_on, story_lake
+from s3_server import store
 from test_athena_semantics import DuckDBAsAthena, athena_stand_in
 from test_athena_sql import assert_trino_runs
 from test_report_athena import WORKGROUP, DuckDBUnderAthenasName, _executions, can, server_fixture  # noqa: F401
@@ -21,6 +22,7 @@ from test_report_athena import WORKGROUP, DuckDBUnderAthenasName, _executions, c
 from s3logq.athena.client import AthenaOptions
 from s3logq.catalog.detection import load_detections
 from s3logq.cli import cli
+from s3logq.config import record_athena
 from s3logq.detect import find_all
 from s3logq.engines import render
 from s3logq.engines.athena import AthenaEngine, athena_sql
@@ -106,3 +108,20 @@ def test_detect_on_athena_over_http_prints_duckdbs_findings_and_the_cost(server,
         for f in reversed(expected)]
     assert not any("--lake" in r["evidence"] for r in printed)  # Athena's findings are not the lake's
     assert result.stderr.strip().splitlines()[-1].startswith(f"athena: {len(sent)} queries")
+
+
+def test_detect_dry_run_prints_each_detections_sql_and_estimate_and_submits_nothing(server, lake: Lake) -> None:
+    store(server, "detect-scan", {"access/2024-03-10-12-00-00-A": b"x" * 100, "trail/t.json.gz": b"x" * 7})
+    record_athena({"access_log": {"location": "s3://detect-scan/access/"},
+                   "cloudtrail": {"location": "s3://detect-scan/trail/"}})
+    before = len(_executions(server))
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "detect", "--engine", "athena", "--since",
+                                      "2024-03-10", "--severity", "critical", "--dry-run", "--workgroup", WORKGROUP,
+                                      "--endpoint-url", server.endpoint_url, "--region", "us-east-1"])
+    assert result.exit_code == 0, result.output
+    assert len(_executions(server)) == before
+    # the two critical detections, one on each table: each its own estimate (a SimplePrefix reads it all)
+    blocks = result.stdout.split("-- ransom-note-upload (access): ")[1].split("-- sse-c-encryption (cloudtrail): ")
+    assert "-- estimate: at most 100 B in 1 objects" in blocks[0] and "FROM access_log" in blocks[0]
+    assert "-- estimate: at most 7 B in 1 objects" in blocks[1] and "FROM cloudtrail" in blocks[1]
+    assert result.stdout.count("-- estimate: ") == 2
