@@ -110,7 +110,9 @@ def push_lake(lake: Lake, uri: str, profile: str | None = None, region: str | No
     for part in parts:
         _check_local(lake, part)
     s3 = _client(profile, region, endpoint_url, workers)
-    record = _read_record(s3, bucket, prefix, target)
+    # the first call with few attempts and a short timeout, as the S3 source's first listing: an endpoint that
+    # cannot be reached is said in seconds, not after botocore's ten adaptive attempts
+    record = _read_record(_client(profile, region, endpoint_url, 1, quick=True), bucket, prefix, target)
     if record is not None and record["lake_id"] != lake_id:
         raise PushError(f"{target} holds the parts of another lake ({record['lake_id']}, in {RECORD_KEY}); this "
                         f"lake is {lake_id}: push to another prefix; nothing was written")
@@ -161,11 +163,15 @@ def _check_local(lake: Lake, part: Part) -> None:
                         "`s3logq lake check`; nothing was pushed")
 
 
-def _client(profile: str | None, region: str | None, endpoint_url: str | None, workers: int) -> Any:
+def _client(profile: str | None, region: str | None, endpoint_url: str | None, workers: int,
+            quick: bool = False) -> Any:
     from s3logq.sources import SourceError
-    from s3logq.sources.s3 import make_client
+    from s3logq.sources.s3 import FIRST_LISTING_ATTEMPTS, FIRST_LISTING_READ_TIMEOUT_SECONDS, make_client
 
     try:
+        if quick:
+            return make_client("s3", profile, region, endpoint_url, workers, FIRST_LISTING_ATTEMPTS,
+                               FIRST_LISTING_READ_TIMEOUT_SECONDS)
         return make_client("s3", profile, region, endpoint_url, workers)
     except SourceError as error:
         raise PushError(str(error)) from None

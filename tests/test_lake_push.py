@@ -298,3 +298,43 @@ def test_the_day_predicate_selects_exactly_the_day_folders_of_both_layouts(since
 def test_day_ranges_two_per_format_within_a_year() -> None:
     assert day_ranges(date(2024, 2, 29), date(2024, 3, 9)) == [("2024/02/29", "2024/03/09"),
                                                               ("2024-02-29", "2024-03-09")]
+
+
+def test_an_endpoint_that_never_answers_gets_two_attempts_not_ten(tmp_path: Path, monkeypatch) -> None:
+    import socket
+
+    import s3logq.sources.s3 as s3_source
+    from s3logq.push import PushError
+
+    monkeypatch.setattr(s3_source, "FIRST_LISTING_READ_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    lake = _lake(tmp_path / "lake", FIXTURES / "access")
+    connections = []
+    with socket.socket() as silent:  # accepts each connection, counts it, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        silent.settimeout(0.2)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    connections.append(silent.accept()[0])
+                except TimeoutError:
+                    pass
+
+        acceptor = threading.Thread(target=accept)
+        acceptor.start()
+        try:
+            with pytest.raises(PushError, match=f"cannot read s3://{BUCKET}/p/{RECORD_KEY}"):
+                push_lake(lake, f"s3://{BUCKET}/p/", endpoint_url=endpoint, region="us-east-1")
+        finally:
+            stop.set()
+            acceptor.join()
+            for connection in connections:
+                connection.close()
+    # the first try and FIRST_LISTING_ATTEMPTS retries (botocore's max_attempts counts retries); the push's
+    # other client would make 11, each waiting 60 s for an answer
+    assert len(connections) == s3_source.FIRST_LISTING_ATTEMPTS + 1
