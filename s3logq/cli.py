@@ -363,8 +363,15 @@ def lake_repair_command(lake: Lake, profile: str | None, region: str | None, end
     sys.exit(EXIT_FILE_FAILED if report.not_restored else 0)
 
 
+def _s3_target(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An s3://bucket/prefix/ argument: anything else is the user's to fix (usage, exit 2)."""
+    if not value.startswith("s3://") or not value[5:].split("/", 1)[0]:
+        raise click.BadParameter(f"{value!r} is not s3://bucket/prefix/", ctx, param)
+    return value
+
+
 @lake_group.command("push")
-@click.argument("target", metavar="S3URI")
+@click.argument("target", metavar="S3URI", callback=_s3_target)
 @aws_options
 @click.pass_obj
 @_fail_cleanly

@@ -338,3 +338,11 @@ def test_an_endpoint_that_never_answers_gets_two_attempts_not_ten(tmp_path: Path
     # the first try and FIRST_LISTING_ATTEMPTS retries (botocore's max_attempts counts retries); the push's
     # other client would make 11, each waiting 60 s for an answer
     assert len(connections) == s3_source.FIRST_LISTING_ATTEMPTS + 1
+
+
+@pytest.mark.parametrize("target", ["acme-lake/prefix/", "s3://", "s3:///prefix/"])
+def test_a_target_that_is_not_s3_bucket_prefix_is_a_usage_error(tmp_path: Path, target: str) -> None:
+    lake = _lake(tmp_path / "lake", FIXTURES / "access")
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "lake", "push", target])
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"{target!r} is not s3://bucket/prefix/" in result.stderr
