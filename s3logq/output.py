@@ -55,7 +55,11 @@ def _iso_utc(column: pa.ChunkedArray) -> pa.ChunkedArray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = column.cast(pa.timestamp("ms")).cast(pa.string())  # "2024-03-01 10:00:00.000"
+    try:
+        text = column.cast(pa.timestamp("ms")).cast(pa.string())  # "2024-03-01 10:00:00.000"
+    except pa.ArrowInvalid:  # finer than milliseconds (now(), your own SQL): cut to them, as the row writer does
+        floored = pc.floor_temporal(column.cast(pa.timestamp(column.type.unit)), unit="millisecond")
+        text = floored.cast(pa.timestamp("ms")).cast(pa.string())
     text = pc.replace_substring(pc.replace_substring(text, " ", "T", max_replacements=1), ".000", "")
     return pc.binary_join_element_wise(text, "Z", "")
 

@@ -95,14 +95,13 @@ def test_csv_and_parquet_files_hold_every_row(requests: pa.Table, tmp_path: Path
 
 
 def test_a_write_that_fails_leaves_no_file(tmp_path: Path) -> None:
-    sub_millisecond = pa.table({"t": pa.array([datetime(2024, 3, 1, 0, 0, 0, 1, tzinfo=UTC)],
-                                              pa.timestamp("us", tz="UTC"))})
+    not_text = pa.table({"t": pa.array([b"ok", b"\xff"], pa.binary())})  # Arrow's csv writer fails on the 2nd
     with pytest.raises(pa.ArrowInvalid):
-        write_table(sub_millisecond, "csv", str(tmp_path / "t.csv"))
+        write_table(not_text, "csv", str(tmp_path / "t.csv"))
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "a-file").write_text("")
     with pytest.raises(OutputError, match="cannot write"):
-        write_table(sub_millisecond.slice(0, 0), "csv", str(tmp_path / "a-file" / "t.csv"))
+        write_table(not_text.slice(0, 0), "csv", str(tmp_path / "a-file" / "t.csv"))
 
 
 def test_run_writes_the_same_csv_to_a_file_and_to_stdout(lake: Lake, requests: pa.Table, tmp_path: Path) -> None:

@@ -64,6 +64,15 @@ def test_every_kind_of_column_prints_as_arrow_prints_it() -> None:
     assert cells(rows, 50)["money"] == ["1.50"] and cells(rows, 50)["total"] == ["7"]
 
 
+def test_times_finer_than_milliseconds_are_cut_to_them_on_both_paths() -> None:
+    # now() and your own SQL give microseconds: Arrow's path refused them ("would lose data") before
+    rows, arrow = both("""SELECT TIMESTAMPTZ '2024-01-01 00:00:00.123456+00' AS at,
+        TIMESTAMPTZ '1969-12-31 23:59:59.999999+00' AS before_1970, TIMESTAMP '2024-01-01 00:00:00.000900' AS naive""")
+    assert written(write_csv, rows) == written(write_csv, arrow) == (
+        b'"at","before_1970","naive"\n"2024-01-01T00:00:00.123Z","1969-12-31T23:59:59.999Z","2024-01-01T00:00:00Z"\n')
+    assert cells(rows, 50) == cells(arrow, 50)
+
+
 def test_floats_as_arrow_writes_them() -> None:
     # worked out from Arrow's formatter: plain from 1e-6 to below 1e10, else a mantissa and a signed exponent
     expected = {100.0: "100", 1e9: "1000000000", 1e10: "1e+10", 1.5e17: "1.5e+17", 0.000001: "0.000001",
