@@ -132,3 +132,14 @@ def test_line_slices_of_a_stream_read_as_the_whole_file(data: bytes, piece_sizes
     slices = [(part, "f", first) for part, first in line_slices(pieces, slice_bytes)]
     assert b"".join(part for part, _, _ in slices) == data
     assert sorted_result(*parse_access_logs(slices)) == sorted_result(*parse_access_logs([(data, "f")]))
+
+
+@FUZZ
+@given(st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"a", b" ", b"\x00", b"\xff"]), max_size=300),
+       st.integers(0, 70))
+def test_native_line_end_count_is_lf_plus_lone_cr(pieces: list[bytes], pad: int) -> None:
+    from s3logq.formats._access_tokenizer import count_line_ends
+
+    data = b"x" * pad + b"".join(pieces)  # lengths across the vectorised loop's block sizes
+    assert count_line_ends(data) == data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    assert count_line_ends(bytearray(data)) == count_line_ends(memoryview(data)) == count_line_ends(data)

@@ -560,7 +560,36 @@ done:
     return result;
 }
 
+/* Line ends in a buffer as the tokenizer counts them (LF, CRLF once, a lone CR), without the GIL: the big-file
+ * slicer numbers each slice's first line with it, on the one thread that feeds the workers, so it must be
+ * much faster than bytes.count three times (~1.7 GB/s). */
+static size_t line_ends_in(const unsigned char *data, size_t size) {
+    size_t count = 0;
+    if (memchr(data, '\r', size) == NULL) { /* the usual case: a loop the compiler vectorises */
+        for (size_t i = 0; i < size; i++)
+            count += data[i] == '\n';
+        return count;
+    }
+    for (size_t i = 0; i < size; i++)
+        count += data[i] == '\n' || (data[i] == '\r' && (i + 1 == size || data[i + 1] != '\n'));
+    return count;
+}
+
+static PyObject *count_line_ends(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view))
+        return NULL;
+    size_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = line_ends_in(view.buf, (size_t)view.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromSize_t(count);
+}
+
 static PyMethodDef METHODS[] = {
+    {"count_line_ends", count_line_ends, METH_VARARGS,
+     "Line ends in the bytes (LF, CRLF counting once, a lone CR), as the tokenizer numbers lines."},
     {"tokenize", tokenize, METH_VARARGS,
      "Typed column buffers of the access-log lines of some files or slices (each numbered from its first line), "
      "and the lines left to read carefully."},

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import numpy as np
 import pyarrow as pa
 
-from s3logq.formats._access_tokenizer import tokenize
+from s3logq.formats._access_tokenizer import count_line_ends, tokenize
 
 # Field names in log order, as in AWS's Athena table; the bracketed time is two tokens when split on spaces.
 FIELDS = [
@@ -160,11 +160,6 @@ def line_slices(pieces: Iterable[bytes], slice_bytes: int = 8 << 20,
         first_line += count_line_ends(chunk)
     if pending:
         yield bytes(pending), first_line
-
-
-def count_line_ends(data: bytes) -> int:
-    """Line ends in `data`, a CRLF counting once (a slice's line count when it ends at a line end)."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _native_columns(tokens: dict) -> dict[str, pa.Array]:
