@@ -338,7 +338,7 @@ def _parse_all(candidates: Iterable[Candidate], options: IngestOptions,
     # Slices of a big file hold SLICE_BYTES of text each and only need CPUs, where S3 sizes the pool for network
     # waits (16 threads): on that pool a big object's text piled up in slices waiting for a core, and each thread
     # kept its own allocator arena of parsed slices (peak memory grew with the object, up to 16 of them).
-    slice_window = max(2, default_workers() * 2)
+    slice_window = max(2, default_workers() + 1)
     with ThreadPoolExecutor(max_workers=options.workers) as pool, \
             ThreadPoolExecutor(max_workers=min(options.workers, default_workers())) as slice_pool:
         pending: deque[tuple[Future[ParsedChunk], bool]] = deque()

@@ -18,7 +18,7 @@ from s3logq.formats.access_log import Reject
 from s3logq.lake import Lake, Part, iso_utc
 
 FLUSH_ROWS = 50_000  # rows gathered before a batch is filtered and written (on a writer thread)
-WRITES_IN_FLIGHT = 4  # batches queued for the writers before the parser waits (bounds memory)
+WRITES_IN_FLIGHT = 2  # batches queued for the writers before the parser waits (bounds memory)
 REJECTS_SCHEMA = pa.schema([("log_file", pa.string()), ("log_line", pa.int32()), ("reason", pa.string()),
                             ("raw_line", pa.string())])
 TIME_COLUMN = {"access_log": "request_time", "cloudtrail": "event_time"}
