@@ -38,8 +38,10 @@ WORKGROUP = "s3logq-report"
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[MotoServer]:
     server, werkzeug_server = start_server()
-    server.client("athena").create_work_group(
-        Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": "s3://r/"}})
+    athena = server.client("athena")
+    # moto's backends are one per process: another module that uses this fixture may have made it already
+    if WORKGROUP not in [group["Name"] for group in athena.list_work_groups()["WorkGroups"]]:
+        athena.create_work_group(Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": "s3://r/"}})
     yield server
     werkzeug_server.shutdown()
 
