@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from detection_fixtures import ALICE, BOB, EVE, MALLORY, ROOT
+from detection_fixtures import ALICE, BOB, EVE, MALLORY, ROOT, access_line
 
 from s3logq.catalog.detection import find_detection
 from s3logq.detect import run_detection
@@ -182,3 +182,31 @@ def test_egress_spike_multiplier_and_baseline_days_at_their_edges(engine):
     # over 14 days it is 642,857.1: 3111.1 times
     assert len(found(engine, "egress-spike", baseline_days=14, multiplier=3111)) == 1
     assert found(engine, "egress-spike", baseline_days=14, multiplier=3112) == []
+
+
+def test_first_seen_is_the_earliest_request_then_the_first_in_the_log_files(tmp_path):
+    # carol's first request (10:00) lies in a later file than her second (11:00); dave's two first requests share
+    # one second, in files -C (line 2) and -D (line 1): -C's is his first. Each shows its own key.
+    def line(clock: str, who: str, key: str) -> str:
+        return access_line(datetime(2024, 3, 10, *map(int, clock.split(":"))), "acme-new", "192.0.2.99",
+                           who, "REST.GET.OBJECT", key)
+
+    carol, dave = "arn:aws:iam::123456789012:user/carol", "arn:aws:iam::123456789012:user/dave"
+    files = {"2024-03-01-00-00-00-OLD": access_line(datetime(2024, 3, 1), "acme-new", "192.0.2.1", ALICE,
+                                                      "REST.GET.OBJECT", "history"),
+             "2024-03-10-10-00-00-A": line("11:00:00", carol, "carol-second"),
+             "2024-03-10-12-00-00-B": line("10:00:00", carol, "carol-first"),
+             "2024-03-10-12-00-00-C": line("10:30:00", "svc:s3.amazonaws.com", "x") + "\n"
+                                      + line("10:30:00", dave, "dave-first"),
+             "2024-03-10-12-00-00-D": line("10:30:00", dave, "dave-tie-later")}
+    for name, text in files.items():
+        (tmp_path / "logs").mkdir(exist_ok=True)
+        (tmp_path / "logs" / name).write_text(text + "\n")
+    lake = Lake(tmp_path / "lake")
+    assert ingest(lake, list_sources([str(tmp_path / "logs")])).ok
+    findings = [row for row in found(DuckDBEngine(lake), "first-seen-requester") if "requester" in row[5]]
+    assert findings == [
+        ("03-10 10:00", "acme-new", "carol-first", carol, "192.0.2.99", "first request from this requester "
+         "(REST.GET.OBJECT)"),
+        ("03-10 10:30", "acme-new", "dave-first", dave, "192.0.2.99", "first request from this requester "
+         "(REST.GET.OBJECT)")]

@@ -24,11 +24,20 @@ actors AS (
   SELECT bucket_name, 'ip', remoteip, request_time, remoteip, requester, key, operation, log_file, log_line
   FROM requests WHERE remoteip IS NOT NULL
 ),
+first_times AS (
+  -- a hash aggregate first: ranking every request of every actor sorted 3.4 M rows (1.5 s on the bench lake)
+  SELECT bucket_name, actor_kind, actor, min(request_time) AS first_time
+  FROM actors
+  GROUP BY bucket_name, actor_kind, actor
+),
 ranked AS (
   -- each actor's first request on the bucket: the earliest, then the first in the log files (a tie in time)
-  SELECT *, row_number() OVER (PARTITION BY bucket_name, actor_kind, actor
-                               ORDER BY request_time, log_file, log_line) AS actor_rank
-  FROM actors
+  SELECT a.*, row_number() OVER (PARTITION BY a.bucket_name, a.actor_kind, a.actor
+                                 ORDER BY a.log_file, a.log_line) AS actor_rank
+  FROM actors AS a
+  JOIN first_times AS t
+    ON a.bucket_name = t.bucket_name AND a.actor_kind = t.actor_kind AND a.actor = t.actor
+   AND a.request_time = t.first_time
 ),
 firsts AS (
   SELECT bucket_name, actor_kind, actor, request_time AS first_time, remoteip, requester, key, operation
