@@ -4,25 +4,19 @@ thresholds and at the edges of the DuckDB tests. One SparkSession for the module
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from click.testing import CliRunner
 from detection_parity import case_id, cases, findings_on, story_lake
 
 from s3logq.cli import cli
 from s3logq.engines.duckdb import DuckDBEngine
-from s3logq.engines.spark import SparkEngine, spark_session, stop_spark
+from s3logq.engines.spark import SparkEngine
 from s3logq.lake import Lake
 
 CASES = cases()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def spark() -> Iterator[None]:
-    spark_session()
-    yield
-    stop_spark()
+pytestmark = pytest.mark.usefixtures("spark_for_module")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ One SparkSession serves the whole module (starting one takes seconds); it is sto
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +19,7 @@ from s3logq.catalog import Analysis, find_analysis, load_catalog
 from s3logq.cli import cli
 from s3logq.engines import QueryError, get_engine
 from s3logq.engines.duckdb import DuckDBEngine
-from s3logq.engines.spark import SparkEngine, spark_session, stop_spark
+from s3logq.engines.spark import SparkEngine
 from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake
 from s3logq.sources import list_sources
@@ -35,11 +34,7 @@ PERCENTILES = ("total_p50_ms", "total_p90_ms", "total_p99_ms", "turnaround_p50_m
 REQUIRED: dict[str, dict[str, object]] = {"request-lookup": {"request_id": "R08"}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def spark() -> Iterator[None]:
-    spark_session()
-    yield
-    stop_spark()
+pytestmark = pytest.mark.usefixtures("spark_for_module")
 
 
 def _ingest(root: Path, *folders: str) -> Lake:

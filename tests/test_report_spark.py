@@ -6,7 +6,6 @@ investigate prints DuckDB's rows. One SparkSession for the module, stopped at th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,14 @@ from click.testing import CliRunner
 
 from s3logq.cli import cli
 from s3logq.engines import get_engine
-from s3logq.engines.spark import spark_session, stop_spark
+from s3logq.engines.spark import spark_session
 from s3logq.ingest import IngestOptions, ingest
 from s3logq.lake import Lake
 from s3logq.report.data import ReportData, build_report_data
 from s3logq.sources import list_sources
 
 FIXTURES = Path(__file__).parent / "fixtures"
-@pytest.fixture(scope="module", autouse=True)
-def spark() -> Iterator[None]:
-    spark_session()
-    yield
-    stop_spark()
+pytestmark = pytest.mark.usefixtures("spark_for_module")
 
 
 @pytest.fixture(scope="module")
