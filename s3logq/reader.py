@@ -107,9 +107,13 @@ def _plain_blocks(raw: io.RawIOBase | io.BufferedReader) -> Iterator[bytes]:
 
 def line_slices_of(source: SourceFile | Path) -> Iterator[tuple[bytes, int]]:
     """A big file's text (local, or streamed from S3) in slices cut at line ends, each with its first line's number."""
+    return _slices(decompressed_blocks(open_stored(source)))
+
+
+def _slices(blocks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
     from s3logq.formats.access_log import line_slices
 
-    return line_slices(decompressed_blocks(open_stored(source)), SLICE_BYTES, _LONGEST_LINE)
+    return line_slices(blocks, SLICE_BYTES, _LONGEST_LINE)
 
 
 class HashedRead(io.RawIOBase):
@@ -132,9 +136,7 @@ class HashedRead(io.RawIOBase):
         return count
 
     def slices(self) -> Iterator[tuple[bytes, int]]:
-        from s3logq.formats.access_log import line_slices
-
-        return line_slices(_plain_blocks(self), SLICE_BYTES, _LONGEST_LINE)
+        return _slices(_plain_blocks(self))
 
     def content(self) -> str:
         """The file's content identity: what was not read yet (after a decoding error) is read and hashed too."""
