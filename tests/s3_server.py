@@ -154,6 +154,16 @@ def start_server() -> tuple[MotoServer, object]:
     return MotoServer(f"http://127.0.0.1:{server.server_port}", middleware), server
 
 
+def ensure_work_group(server: MotoServer, name: str, output_location: str | None = None) -> None:
+    """An Athena workgroup on the server, made only when absent: moto's backends are one per process, so a
+    workgroup an earlier test module made is still there."""
+    athena = server.client("athena")
+    if name in [group["Name"] for group in athena.list_work_groups()["WorkGroups"]]:
+        return
+    configuration = {"ResultConfiguration": {"OutputLocation": output_location}} if output_location else {}
+    athena.create_work_group(Name=name, **({"Configuration": configuration} if configuration else {}))
+
+
 # --- log objects -------------------------------------------------------------------------------------------
 
 def days(first: date = FIRST_DAY, last: date = LAST_DAY) -> list[date]:

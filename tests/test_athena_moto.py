@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 from botocore.stub import Stubber
 from click.testing import CliRunner
-from s3_server import MotoServer, start_server
+from s3_server import MotoServer, ensure_work_group, start_server
 
 from s3logq.athena.client import AthenaClient, AthenaOptions
 from s3logq.athena.ddl import access_location, cloudtrail_location, raw_log_statements
@@ -37,8 +37,7 @@ WORKGROUP = "s3logq-test"
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[MotoServer]:
     server, werkzeug_server = start_server()
-    athena = server.client("athena")
-    athena.create_work_group(Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": "s3://r/"}})
+    ensure_work_group(server, WORKGROUP, "s3://r/")
     yield server
     werkzeug_server.shutdown()
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from s3_server import MotoServer, start_server, store
+from s3_server import MotoServer, ensure_work_group, start_server, store
 from test_report_athena import can
 
 from s3logq.cli import cli
@@ -31,7 +31,7 @@ ACCESS_IN_RANGE, ACCESS_FOR_DETECTIONS, TRAIL_IN_RANGE = 3110, 3610, 100_000
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[MotoServer]:
     server, werkzeug_server = start_server()
-    server.client("athena").create_work_group(Name=WORKGROUP)
+    ensure_work_group(server, WORKGROUP)
     server.client().create_bucket(Bucket="athena-results")
     sizes = {"access_log/day=2024-02-28/a.parquet": 500, "access_log/day=2024-02-29/a.parquet": 10,
              "access_log/day=2024-03-01/a.parquet": 60, "access_log/day=2024-03-01/b.parquet": 40,

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pytest
 from botocore.stub import Stubber
 from click.testing import CliRunner
-from s3_server import MotoServer, start_server, store
+from s3_server import MotoServer, ensure_work_group, start_server, store
 
 from s3logq.athena.client import AthenaClient, AthenaError, AthenaOptions
 from s3logq.athena.estimate import day_range, estimate_scan, tables_read
@@ -42,7 +42,7 @@ S3LOGQ = Path(sys.executable).with_name("s3logq")
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[MotoServer]:
     server, werkzeug_server = start_server()
-    server.client("athena").create_work_group(Name=WORKGROUP)
+    ensure_work_group(server, WORKGROUP)
     server.client().create_bucket(Bucket="athena-results")
     yield server
     werkzeug_server.shutdown()

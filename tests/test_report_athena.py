@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 import sqlglot
 from click.testing import CliRunner
-from s3_server import MotoServer, start_server
+from s3_server import MotoServer, ensure_work_group, start_server
 from test_athena_sql import assert_trino_runs
 
 from s3logq.cli import cli
@@ -38,10 +38,7 @@ WORKGROUP = "s3logq-report"
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[MotoServer]:
     server, werkzeug_server = start_server()
-    athena = server.client("athena")
-    # moto's backends are one per process: another module that uses this fixture may have made it already
-    if WORKGROUP not in [group["Name"] for group in athena.list_work_groups()["WorkGroups"]]:
-        athena.create_work_group(Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": "s3://r/"}})
+    ensure_work_group(server, WORKGROUP, "s3://r/")
     yield server
     werkzeug_server.shutdown()
 
